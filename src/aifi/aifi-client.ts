@@ -1,0 +1,128 @@
+import { Pool } from 'undici'
+import type { Dispatcher } from 'undici'
+import { sessionListSchema, sessionSchema, type Session, type SessionPatchBody } from '../schemas.ts'
+import {
+  UpstreamBadResponseError,
+  UpstreamHttpError,
+  describeOutcome,
+  type UpstreamOp,
+} from './upstream-failure.ts'
+
+const SESSIONS_PATH = '/api/admin/v2/sessions'
+
+export interface AifiClientOptions {
+  baseUrl: string
+  timeoutMs: number
+  connections?: number
+  /** A test seam (e.g. undici's MockAgent); by default the client owns one Pool for the origin. */
+  dispatcher?: Dispatcher
+  onAttempt?: (op: UpstreamOp, outcome: string, seconds: number) => void
+}
+
+export interface UpstreamCallContext {
+  /** The full `Authorization` header value sent to AiFi. */
+  authorization: string
+  requestId: string
+  /** Bounded by the request's remaining deadline; never above the configured upstream timeout. */
+  timeoutMs: number
+}
+
+export type AifiClient = ReturnType<typeof createAifiClient>
+
+export function createAifiClient(options: AifiClientOptions) {
+  const base = new URL(options.baseUrl)
+  const basePath = base.pathname.replace(/\/+$/, '')
+  const dispatcher =
+    options.dispatcher ??
+    new Pool(base.origin, {
+      connections: options.connections ?? 64,
+      keepAliveTimeout: 30_000,
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+    })
+
+  async function call(op: UpstreamOp, method: 'GET' | 'PATCH', path: string, context: UpstreamCallContext, body?: unknown) {
+    const timeoutMs = Math.max(1, Math.min(context.timeoutMs, options.timeoutMs))
+    const started = performance.now()
+    try {
+      const response = await dispatcher.request({
+        origin: base.origin,
+        method,
+        path: basePath + path,
+        headers: {
+          accept: 'application/json',
+          authorization: context.authorization,
+          'x-request-id': context.requestId,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      })
+      const text = await response.body.text()
+      options.onAttempt?.(op, String(response.statusCode), (performance.now() - started) / 1000)
+      if (response.statusCode < 200 || response.statusCode > 299) {
+        throw new UpstreamHttpError(op, response.statusCode, parseLenient(text), parseRetryAfter(response.headers['retry-after']))
+      }
+      return parseJson(op, text)
+    } catch (error) {
+      if (!(error instanceof UpstreamHttpError) && !(error instanceof UpstreamBadResponseError)) {
+        options.onAttempt?.(op, describeOutcome(error), (performance.now() - started) / 1000)
+      }
+      throw error
+    }
+  }
+
+  return {
+    /**
+     * AiFi documents no single-session GET, so the list endpoint is filtered by `sessionToken` (the same UUID
+     * as `sessionId`, aifi-contract.md §3). `count=2` exposes an ambiguous id instead of silently taking one.
+     */
+    async findSession(sessionId: string, context: UpstreamCallContext): Promise<Session | undefined> {
+      const query = new URLSearchParams({ sessionToken: sessionId, count: '2' })
+      const payload = await call('read', 'GET', `${SESSIONS_PATH}?${query}`, context)
+      const list = sessionListSchema.safeParse(payload)
+      if (!list.success) throw new UpstreamBadResponseError('read', 'the session list has an unexpected shape')
+      const matches = list.data.data.filter((item) => item.sessionId === sessionId || item.sessionToken === sessionId)
+      if (matches.length > 1) throw new UpstreamBadResponseError('read', 'the session id matched more than one session')
+      return matches[0]
+    },
+
+    async updateSession(sessionId: string, body: SessionPatchBody, context: UpstreamCallContext): Promise<Session> {
+      const payload = await call('write', 'PATCH', `${SESSIONS_PATH}/${encodeURIComponent(sessionId)}`, context, body)
+      const session = sessionSchema.safeParse(payload)
+      if (!session.success) throw new UpstreamBadResponseError('write', 'the updated session has an unexpected shape')
+      return session.data
+    },
+
+    async close(): Promise<void> {
+      if (options.dispatcher === undefined) await dispatcher.close()
+    },
+  }
+}
+
+function parseJson(op: UpstreamOp, text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    throw new UpstreamBadResponseError(op, 'the body is not JSON')
+  }
+}
+
+/** Error bodies may be empty or not JSON (aifi-contract.md §6); they are only ever inspected, never required. */
+function parseLenient(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+/** RFC 9110 §10.2.3: delay-seconds or an HTTP-date. */
+export function parseRetryAfter(header: string | string[] | undefined): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header
+  if (value === undefined || value.trim() === '') return undefined
+  if (/^\d+$/.test(value.trim())) return Number(value.trim())
+  const date = Date.parse(value)
+  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - Date.now()) / 1000))
+}

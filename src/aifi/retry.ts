@@ -1,0 +1,54 @@
+import { delay, type Deadline } from '../deadline.ts'
+import { DeadlineExceededError, UpstreamHttpError, isTransient } from './upstream-failure.ts'
+
+export interface RetryPolicy {
+  /** Retries after the first attempt (UPSTREAM_RETRIES). */
+  retries: number
+  baseDelayMs: number
+  maxDelayMs: number
+  /** AiFi's Retry-After is honoured up to this bound, so one answer cannot park a request for minutes. */
+  maxRetryAfterMs: number
+  random: () => number
+}
+
+export const defaultRetryPolicy = (retries: number): RetryPolicy => ({
+  retries,
+  baseDelayMs: 100,
+  maxDelayMs: 2_000,
+  maxRetryAfterMs: 5_000,
+  random: Math.random,
+})
+
+/**
+ * Exponential backoff with full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter"): the wait is
+ * uniform in [0, min(max, base * 2^n)], and never shorter than a (capped) Retry-After.
+ */
+export function backoffMs(policy: RetryPolicy, retryNumber: number, error: unknown): number {
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** retryNumber)
+  const jittered = policy.random() * ceiling
+  const retryAfter = error instanceof UpstreamHttpError ? error.retryAfterSeconds : undefined
+  return retryAfter === undefined ? jittered : Math.max(jittered, Math.min(retryAfter * 1000, policy.maxRetryAfterMs))
+}
+
+/**
+ * Runs `attempt` until it succeeds, fails for good, runs out of retries, or the next wait would pass the
+ * deadline. The last failure is rethrown as it is, for the one mapping function to translate.
+ */
+export async function withRetries<T>(
+  attempt: () => Promise<T>,
+  options: { policy: RetryPolicy; deadline: Deadline; beforeRetry?: () => Promise<void> },
+): Promise<T> {
+  const { policy, deadline } = options
+  for (let retryNumber = 0; ; retryNumber++) {
+    if (deadline.expired()) throw new DeadlineExceededError('the request deadline passed')
+    try {
+      return await attempt()
+    } catch (error) {
+      if (!isTransient(error) || retryNumber >= policy.retries) throw error
+      const waitMs = backoffMs(policy, retryNumber, error)
+      if (waitMs >= deadline.remainingMs()) throw error
+      await delay(waitMs)
+      await options.beforeRetry?.()
+    }
+  }
+}

@@ -1,0 +1,103 @@
+import { randomUUID } from 'node:crypto'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
+import { createAifiClient } from './aifi/aifi-client.ts'
+import { createRateLimiter } from './aifi/rate-limiter.ts'
+import { defaultRetryPolicy } from './aifi/retry.ts'
+import { createUpstream } from './aifi/upstream.ts'
+import type { Config } from './config.ts'
+import { createMergeCycle } from './coordinator/merge-cycle.ts'
+import { createLocalLock, type SessionLock } from './coordinator/session-lock.ts'
+import { createSessionQueues } from './coordinator/session-queues.ts'
+import { createSessionService } from './coordinator/session-service.ts'
+import { createAuthenticator, type AuthSettings } from './http/auth.ts'
+import { registerErrorHandling } from './http/error-handler.ts'
+import { registerJsonBodyParser } from './http/json-body-parser.ts'
+import { registerMethodNotAllowed } from './http/method-not-allowed.ts'
+import type { IdempotencyStore } from './idempotency/idempotency-store.ts'
+import { createMemoryIdempotencyStore } from './idempotency/memory-store.ts'
+import { createMetrics, type Metrics } from './metrics.ts'
+import { operationsRoutes } from './routes/operations.ts'
+import { SESSION_PATH, sessionRoutes } from './routes/sessions.ts'
+
+export interface AppOptions {
+  config: Config
+  /** Where AiFi is: the configured origin, or the embedded simulator's. */
+  aifiBaseUrl: string
+  auth: AuthSettings
+  /** Cross-replica lock; by default none is needed beyond the in-process queue. Closed by its creator. */
+  lock?: SessionLock
+  /** Where Idempotency-Key answers are kept; in memory by default, in Redis when REDIS_URL is set. */
+  idempotency?: IdempotencyStore
+  metrics?: Metrics
+  /** The process logger (see createLogger); without it, fastify's `logger` option applies (false in tests). */
+  loggerInstance?: FastifyBaseLogger
+  logger?: FastifyServerOptions['logger']
+}
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/
+
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const { config } = options
+  const app = Fastify({
+    ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: options.logger ?? false }),
+    bodyLimit: config.bodyLimitBytes,
+    requestTimeout: 30_000,
+    routerOptions: { maxParamLength: 1024 },
+    // A caller's X-Request-Id is kept when it is a plain token; anything else could forge log lines.
+    genReqId: (request) => {
+      const header = request.headers['x-request-id']
+      return typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID()
+    },
+    requestIdLogLabel: 'requestId',
+  })
+  app.server.headersTimeout = 10_000
+  app.setValidatorCompiler(validatorCompiler)
+  app.setSerializerCompiler(serializerCompiler)
+
+  const metrics = options.metrics ?? createMetrics()
+  const lock = options.lock ?? createLocalLock()
+  const client = createAifiClient({
+    baseUrl: options.aifiBaseUrl,
+    timeoutMs: config.upstreamTimeoutMs,
+    onAttempt: (op, status, seconds) => {
+      metrics.upstreamRequests.inc({ op, status })
+      metrics.upstreamDuration.observe({ op }, seconds)
+    },
+  })
+  app.addHook('onClose', () => client.close())
+
+  const upstream = createUpstream({
+    client,
+    limiter: createRateLimiter(config.aifiMaxRps),
+    retryPolicy: defaultRetryPolicy(config.upstreamRetries),
+  })
+  const authMode = options.auth.mode
+  const runBatch = createMergeCycle({ upstream, lock, authMode, logger: app.log, metrics })
+  const queues = createSessionQueues({ maxBatch: config.maxBatch, runBatch })
+  const service = createSessionService({
+    upstream,
+    queues,
+    authMode,
+    requestDeadlineMs: config.requestDeadlineMs,
+    lockWaitMs: config.lockWaitMs,
+  })
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+  })
+  registerJsonBodyParser(app, config.bodyLimitBytes)
+  registerErrorHandling(app, (type) => metrics.requests.inc({ outcome: type }))
+
+  await app.register(sessionRoutes, {
+    service,
+    authenticate: createAuthenticator(options.auth),
+    metrics,
+    idempotency: options.idempotency ?? createMemoryIdempotencyStore(),
+    maxDepth: config.maxDepth,
+  })
+  registerMethodNotAllowed(app, SESSION_PATH, ['GET', 'PATCH'])
+  await app.register(operationsRoutes, { metrics, lock, isDraining: () => false })
+  for (const url of ['/healthz', '/readyz', '/metrics']) registerMethodNotAllowed(app, url, ['GET'])
+  return app
+}

@@ -1,0 +1,120 @@
+import { z } from 'zod'
+
+// The one place that reads the environment (SPEC §6). Everything else receives a Config.
+
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback)
+const nonNegativeInt = (fallback: number) => z.coerce.number().int().nonnegative().default(fallback)
+const optionalText = z
+  .string()
+  .optional()
+  .transform((value) => (value === undefined || value.trim() === '' ? undefined : value))
+
+export interface CallerKey {
+  name: string
+  secret: string
+}
+
+/** `name:secret,name:secret`. Only the first `:` separates: secrets may contain `:` themselves (SPEC §5). */
+const callerKeysSchema = optionalText.transform((value, ctx): CallerKey[] | undefined => {
+  if (value === undefined) return undefined
+  const keys: CallerKey[] = []
+  for (const pair of value.split(',')) {
+    const separator = pair.indexOf(':')
+    const name = pair.slice(0, separator).trim()
+    const secret = pair.slice(separator + 1)
+    if (separator <= 0 || name === '' || secret === '') {
+      // Never echo the pair: it holds a secret.
+      ctx.addIssue({ code: 'custom', message: 'expected name:secret pairs separated by commas' })
+      return z.NEVER
+    }
+    keys.push({ name, secret })
+  }
+  return keys
+})
+
+const urlSchema = (protocols: string[]) =>
+  optionalText.refine(
+    (value) => value === undefined || (URL.canParse(value) && protocols.includes(new URL(value).protocol)),
+    `expected a ${protocols.join(' or ')} URL`,
+  )
+
+const envSchema = z
+  .object({
+    NODE_ENV: optionalText,
+    PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+    HOST: z.string().min(1).default('0.0.0.0'),
+    AIFI_BASE_URL: urlSchema(['http:', 'https:']),
+    AIFI_API_TOKEN: optionalText,
+    PROXY_API_KEYS: callerKeysSchema,
+    REDIS_URL: urlSchema(['redis:', 'rediss:']),
+    AIFI_MAX_RPS: z.coerce.number().positive().default(20),
+    UPSTREAM_TIMEOUT_MS: positiveInt(10_000),
+    UPSTREAM_RETRIES: nonNegativeInt(3),
+    REQUEST_DEADLINE_MS: positiveInt(30_000),
+    LOCK_WAIT_MS: positiveInt(10_000),
+    LOCK_TTL_MS: positiveInt(30_000),
+    MAX_BATCH: positiveInt(64),
+    BODY_LIMIT_BYTES: positiveInt(262_144),
+    MAX_DEPTH: positiveInt(32),
+    SHUTDOWN_GRACE_MS: nonNegativeInt(10_000),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .superRefine((env, ctx) => {
+    if (env.AIFI_API_TOKEN !== undefined && env.PROXY_API_KEYS === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['AIFI_API_TOKEN'],
+        message: 'is set but PROXY_API_KEYS is not: the proxy would be an open relay for the token',
+      })
+    }
+    if (env.PROXY_API_KEYS !== undefined && env.AIFI_API_TOKEN === undefined && env.AIFI_BASE_URL !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['PROXY_API_KEYS'],
+        message: 'is set but AIFI_API_TOKEN is not: the proxy would have nothing to call AiFi with',
+      })
+    }
+    if (env.NODE_ENV === 'production' && env.AIFI_BASE_URL === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['AIFI_BASE_URL'],
+        message: 'is required when NODE_ENV=production (the embedded simulator is for development only)',
+      })
+    }
+  })
+  .transform((env) => ({
+    nodeEnv: env.NODE_ENV ?? 'development',
+    port: env.PORT,
+    host: env.HOST,
+    aifiBaseUrl: env.AIFI_BASE_URL,
+    aifiApiToken: env.AIFI_API_TOKEN,
+    callerKeys: env.PROXY_API_KEYS,
+    redisUrl: env.REDIS_URL,
+    aifiMaxRps: env.AIFI_MAX_RPS,
+    upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
+    upstreamRetries: env.UPSTREAM_RETRIES,
+    requestDeadlineMs: env.REQUEST_DEADLINE_MS,
+    lockWaitMs: env.LOCK_WAIT_MS,
+    lockTtlMs: env.LOCK_TTL_MS,
+    maxBatch: env.MAX_BATCH,
+    bodyLimitBytes: env.BODY_LIMIT_BYTES,
+    maxDepth: env.MAX_DEPTH,
+    shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+    logLevel: env.LOG_LEVEL,
+  }))
+
+export type Config = Readonly<z.infer<typeof envSchema>>
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+/** Validates the whole environment at once, so one message names every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const result = envSchema.safeParse(env)
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `  ${issue.path.join('.') || 'environment'}: ${issue.message}`)
+    throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`)
+  }
+  return Object.freeze(result.data)
+}

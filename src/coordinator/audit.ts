@@ -1,0 +1,40 @@
+import type { FastifyBaseLogger } from 'fastify'
+import { summarizeChanges } from '../merge/index.ts'
+import type { PendingPatch } from './pending-patch.ts'
+
+export type WriteOutcome = 'applied' | 'rejected' | 'unverified' | 'failed'
+
+/**
+ * One audit line per upstream PATCH sent (SPEC §8): who asked for what, by JSON path only. Values never appear:
+ * metadata may hold personal data.
+ */
+export function logWriteAudit(
+  logger: FastifyBaseLogger,
+  entry: {
+    sessionId: string
+    patches: PendingPatch[]
+    eventsKept: boolean
+    fraudRaised: boolean
+    outcome: WriteOutcome
+    upstreamStatus: string
+    upstreamMs: number
+  },
+): void {
+  const callers = entry.patches.map((patch) => ({
+    caller: patch.caller.name,
+    requestId: patch.requestId,
+    ...summarizeChanges(patch.body.metadata ?? {}),
+  }))
+  const audit = {
+    sessionId: entry.sessionId,
+    outcome: entry.outcome,
+    upstreamStatus: entry.upstreamStatus,
+    upstreamMs: Math.round(entry.upstreamMs),
+    batchSize: entry.patches.length,
+    eventsKept: entry.eventsKept,
+    fraudRaised: entry.fraudRaised,
+    callers,
+  }
+  if (entry.outcome === 'applied') logger.info({ audit }, 'upstream write')
+  else logger.warn({ audit }, 'upstream write not confirmed')
+}

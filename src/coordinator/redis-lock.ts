@@ -1,0 +1,95 @@
+import { randomUUID } from 'node:crypto'
+import type { FastifyBaseLogger } from 'fastify'
+import type { RedisClientType } from 'redis'
+import { delay } from '../deadline.ts'
+import type { LockLease, SessionLock } from './session-lock.ts'
+
+// Compare-and-delete and compare-and-extend: only the holder's token may release or extend its lock
+// (the single-instance pattern from https://redis.io/docs/latest/develop/use/patterns/distributed-locks/).
+const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`
+const EXTEND = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`
+
+export type LockRedisClient = Pick<RedisClientType, 'set' | 'eval' | 'ping' | 'isReady'>
+
+export interface RedisLockOptions {
+  client: LockRedisClient
+  /** The lease; longer than a whole read-merge-write (LOCK_TTL_MS), and extended while held. */
+  ttlMs: number
+  logger: FastifyBaseLogger
+  keyPrefix?: string
+  /** Polling interval while another replica holds the lock. */
+  retryDelayMs?: number
+}
+
+/** One lock per session across replicas (SPEC §4): SET NX PX with a random token. */
+export function createRedisLock(options: RedisLockOptions): SessionLock {
+  const { client, ttlMs, logger } = options
+  const keyPrefix = options.keyPrefix ?? 'aifi-merge-proxy:lock:'
+  const retryDelayMs = options.retryDelayMs ?? 15
+  // A lease this close to its expiry is treated as lost: the write could otherwise land after it expired.
+  const safetyMarginMs = Math.min(1_000, ttlMs / 5)
+
+  async function tryAcquire(key: string, token: string): Promise<boolean> {
+    const reply = await client.set(key, token, { condition: 'NX', expiration: { type: 'PX', value: ttlMs } })
+    return reply === 'OK'
+  }
+
+  function holdLease(key: string, token: string, acquiredAt: number): LockLease {
+    let expiresAt = acquiredAt + ttlMs
+    let lost = false
+    const extend = async () => {
+      const startedAt = Date.now()
+      try {
+        const extended = await client.eval(EXTEND, { keys: [key], arguments: [token, String(ttlMs)] })
+        if (extended === 1) expiresAt = startedAt + ttlMs
+        else lost = true
+      } catch (error) {
+        // Redis unreachable: the lease still runs until expiresAt, and isHeld() says so.
+        logger.warn({ err: error }, 'could not extend a session lock')
+      }
+    }
+    const timer = setInterval(() => void extend(), Math.max(10, ttlMs / 3))
+    timer.unref()
+    return {
+      isHeld: () => !lost && Date.now() < expiresAt - safetyMarginMs,
+      async release() {
+        clearInterval(timer)
+        try {
+          await client.eval(RELEASE, { keys: [key], arguments: [token] })
+        } catch (error) {
+          // Not released: it expires on its own after ttlMs.
+          logger.warn({ err: error }, 'could not release a session lock')
+        }
+      },
+    }
+  }
+
+  return {
+    async acquire(sessionId, maxWaitMs) {
+      const key = keyPrefix + sessionId
+      const token = randomUUID()
+      const giveUpAt = Date.now() + maxWaitMs
+      for (;;) {
+        const attemptedAt = Date.now()
+        try {
+          if (await tryAcquire(key, token)) return holdLease(key, token, attemptedAt)
+        } catch (error) {
+          logger.error({ err: error }, 'Redis did not answer a lock request')
+          return undefined
+        }
+        const remaining = giveUpAt - Date.now()
+        if (remaining <= 0) return undefined
+        await delay(Math.min(remaining, retryDelayMs * (0.5 + Math.random())))
+      }
+    },
+    async isReady() {
+      if (!client.isReady) return false
+      try {
+        return (await client.ping()) === 'PONG'
+      } catch {
+        return false
+      }
+    },
+    close: async () => {},
+  }
+}

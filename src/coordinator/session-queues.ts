@@ -1,0 +1,75 @@
+import { ProxyError } from '../errors.ts'
+import type { RunBatch } from './merge-cycle.ts'
+import type { PatchResult, PendingPatch } from './pending-patch.ts'
+
+interface QueueEntry {
+  patch: PendingPatch
+  resolve: (result: PatchResult) => void
+  reject: (error: unknown) => void
+  turnTimer: NodeJS.Timeout
+}
+
+export type SessionQueues = ReturnType<typeof createSessionQueues>
+
+/**
+ * Per-session FIFO queues within the process (SPEC §4). While one batch of a session is being written, later
+ * patches wait; the next batch takes up to `maxBatch` of them, in arrival order, for one read and one write.
+ * Only patches with the same credentials share a write (in forward mode each caller's token authorizes its own).
+ * A queue exists only while it has work, so memory does not grow with the number of sessions ever seen.
+ */
+export function createSessionQueues(options: { maxBatch: number; runBatch: RunBatch }) {
+  const queues = new Map<string, QueueEntry[]>()
+  let inFlight = 0
+
+  async function drain(sessionId: string, queue: QueueEntry[]): Promise<void> {
+    while (queue.length > 0) {
+      const batch = takeBatch(queue, options.maxBatch)
+      for (const entry of batch) clearTimeout(entry.turnTimer)
+      const settlements = await options.runBatch(batch.map((entry) => entry.patch)).catch((error: unknown) => {
+        return new Map(batch.map((entry) => [entry.patch, { ok: false as const, error }]))
+      })
+      for (const entry of batch) {
+        const settlement = settlements.get(entry.patch) ?? { ok: false, error: new Error('patch left unsettled') }
+        if (settlement.ok) entry.resolve(settlement.result)
+        else entry.reject(settlement.error)
+      }
+    }
+    queues.delete(sessionId)
+  }
+
+  return {
+    /** Resolves with the session after this patch, or rejects with this patch's own error. */
+    enqueue(patch: PendingPatch): Promise<PatchResult> {
+      inFlight++
+      return new Promise<PatchResult>((resolve, reject) => {
+        let queue = queues.get(patch.sessionId)
+        const startDrain = queue === undefined
+        if (queue === undefined) {
+          queue = []
+          queues.set(patch.sessionId, queue)
+        }
+        const waitMs = Math.min(patch.turnDeadline.remainingMs(), patch.deadline.remainingMs())
+        const turnTimer = setTimeout(() => {
+          const index = queue.indexOf(entry)
+          if (index === -1) return
+          queue.splice(index, 1)
+          reject(new ProxyError('E_LOCK_TIMEOUT', { headers: { 'retry-after': '1' } }))
+        }, waitMs)
+        const entry: QueueEntry = { patch, resolve, reject, turnTimer }
+        queue.push(entry)
+        if (startDrain) void drain(patch.sessionId, queue)
+      }).finally(() => inFlight--)
+    },
+    /** Sessions with queued or running work. */
+    activeSessions: () => queues.size,
+    /** Patches accepted and not yet settled. */
+    inFlight: () => inFlight,
+  }
+}
+
+function takeBatch(queue: QueueEntry[], maxBatch: number): QueueEntry[] {
+  const authorization = queue[0]!.patch.caller.authorization
+  let size = 1
+  while (size < queue.length && size < maxBatch && queue[size]!.patch.caller.authorization === authorization) size++
+  return queue.splice(0, size)
+}

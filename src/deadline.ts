@@ -1,0 +1,34 @@
+/** One overall time budget for a proxy request (SPEC §4 Deadlines), shared by every wait and attempt in it. */
+export interface Deadline {
+  readonly expiresAt: number
+  remainingMs(): number
+  expired(): boolean
+}
+
+export function createDeadline(budgetMs: number, now: () => number = Date.now): Deadline {
+  const expiresAt = now() + budgetMs
+  return {
+    expiresAt,
+    remainingMs: () => Math.max(0, expiresAt - now()),
+    expired: () => now() >= expiresAt,
+  }
+}
+
+/** The earliest of several deadlines: a coalesced batch must finish in time for every caller in it. */
+export function earliestDeadline(deadlines: Deadline[]): Deadline {
+  return deadlines.reduce((earliest, next) => (next.expiresAt < earliest.expiresAt ? next : earliest))
+}
+
+/** Resolves after `ms`, or early when the signal aborts. */
+export function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (ms <= 0 || signal?.aborted) return resolve()
+    const timer = setTimeout(done, ms)
+    signal?.addEventListener('abort', done, { once: true })
+    function done() {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', done)
+      resolve()
+    }
+  })
+}

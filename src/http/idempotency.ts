@@ -1,0 +1,72 @@
+import { createHash } from 'node:crypto'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { PatchResult } from '../coordinator/pending-patch.ts'
+import { ProxyError, fieldError } from '../errors.ts'
+import type { IdempotencyStore, StoredResponse } from '../idempotency/idempotency-store.ts'
+
+const MAX_KEY_LENGTH = 255
+
+export type IdempotentOutcome = { kind: 'fresh'; result: PatchResult } | { kind: 'replay'; response: StoredResponse }
+
+/**
+ * Idempotency-Key (SPEC §3.1, after Stripe and draft-ietf-httpapi-idempotency-key-header): the first 2xx answer
+ * for a (caller, key) pair is replayed to retries of the same request; an error frees the key again.
+ */
+export async function runIdempotently(
+  store: IdempotencyStore,
+  request: FastifyRequest,
+  run: () => Promise<PatchResult>,
+): Promise<IdempotentOutcome> {
+  const header = request.headers['idempotency-key']
+  if (header === undefined) return { kind: 'fresh', result: await run() }
+  if (typeof header !== 'string' || header.length === 0 || header.length > MAX_KEY_LENGTH) {
+    const errors = [fieldError('Idempotency-Key', `must be 1 to ${MAX_KEY_LENGTH} characters`, 'string.length')]
+    throw new ProxyError('E_INVALID_BODY', { message: 'Invalid Idempotency-Key header', errors })
+  }
+
+  const scopedKey = `${request.caller!.scope}:${header}`
+  const fingerprint = createHash('sha256')
+    .update(`${request.url}\n`)
+    .update(request.bodyDigest)
+    .digest('base64url')
+  const begun = await guardStore(() => store.begin(scopedKey, fingerprint))
+  if (begun.kind === 'replay') return begun
+  if (begun.kind === 'mismatch') throw new ProxyError('E_IDEMPOTENCY_MISMATCH')
+  if (begun.kind === 'in-progress') throw new ProxyError('E_IDEMPOTENCY_IN_PROGRESS', { headers: { 'retry-after': '1' } })
+
+  let result: PatchResult
+  try {
+    result = await run()
+  } catch (error) {
+    await guardStore(() => store.abandon(scopedKey, fingerprint)).catch(() => {})
+    throw error
+  }
+  const response = { statusCode: 200, body: JSON.stringify(result.session), etag: result.etag, mergeResult: result.mergeResult }
+  // The write happened: failing to keep its answer must not turn it into an error.
+  await store.complete(scopedKey, fingerprint, response).catch((error: unknown) => {
+    request.log.warn({ err: error }, 'could not keep the answer for an Idempotency-Key')
+  })
+  return { kind: 'fresh', result }
+}
+
+export function sendReplay(reply: FastifyReply, response: StoredResponse): FastifyReply {
+  return reply
+    .code(response.statusCode)
+    .header('etag', response.etag)
+    .header('x-merge-result', response.mergeResult)
+    .header('idempotency-replayed', 'true')
+    .type('application/json; charset=utf-8')
+    .send(response.body)
+}
+
+async function guardStore<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work()
+  } catch (error) {
+    throw new ProxyError('E_UPSTREAM_UNAVAILABLE', {
+      message: 'The idempotency store is unavailable, retry later',
+      headers: { 'retry-after': '1' },
+      cause: error,
+    })
+  }
+}

@@ -1,0 +1,50 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+export type Metrics = ReturnType<typeof createMetrics>
+
+/** SPEC §8 metrics. Labels hold outcomes and statuses only, never ids, names or values. */
+export function createMetrics() {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry })
+  const registers = [registry]
+
+  return {
+    registry,
+    requests: new Counter({
+      name: 'aifi_proxy_requests_total',
+      help: 'Proxy API requests by outcome: a merge result (applied, noop, dry_run), read, replayed, or an error type',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    upstreamRequests: new Counter({
+      name: 'aifi_proxy_upstream_requests_total',
+      help: 'Attempts sent to AiFi by operation and HTTP status (or timeout / error); every attempt counts',
+      labelNames: ['op', 'status'] as const,
+      registers,
+    }),
+    upstreamDuration: new Histogram({
+      name: 'aifi_proxy_upstream_duration_seconds',
+      help: 'Duration of each attempt sent to AiFi',
+      labelNames: ['op'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    batchSize: new Histogram({
+      name: 'aifi_proxy_batch_size',
+      help: 'Patches coalesced into one upstream write cycle',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128],
+      registers,
+    }),
+    lockWait: new Histogram({
+      name: 'aifi_proxy_lock_wait_seconds',
+      help: "Time a patch waited for its session's turn (in-process queue and cross-replica lock)",
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    verificationFailures: new Counter({
+      name: 'aifi_proxy_verification_failures_total',
+      help: 'Writes whose response did not hold what was written, or lost an event',
+      registers,
+    }),
+  }
+}

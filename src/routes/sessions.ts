@@ -1,0 +1,118 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import type { Caller, PatchResult } from '../coordinator/pending-patch.ts'
+import type { SessionService } from '../coordinator/session-service.ts'
+import { ProxyError, fieldError } from '../errors.ts'
+import type { Authenticate } from '../http/auth.ts'
+import { runIdempotently, sendReplay } from '../http/idempotency.ts'
+import type { IdempotencyStore } from '../idempotency/idempotency-store.ts'
+import { errorResponses } from '../http/error-responses.ts'
+import { exceedsDepth, hasReservedKey } from '../merge/index.ts'
+import type { Metrics } from '../metrics.ts'
+import { sessionPatchBodySchema, sessionSchema, type SessionPatchBody } from '../schemas.ts'
+
+export const SESSION_PATH = '/api/admin/v2/sessions/:sessionId'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    caller: Caller | null
+  }
+}
+
+export interface SessionRoutesOptions {
+  service: SessionService
+  authenticate: Authenticate
+  metrics: Metrics
+  idempotency: IdempotencyStore
+  maxDepth: number
+}
+
+const paramsSchema = z.object({ sessionId: z.string() })
+const patchQuerySchema = z.object({
+  // Case-sensitive on purpose (SPEC §3.1): `?dryRun` alone or `?dryRun=TRUE` is a mistake worth a 400.
+  dryRun: z.enum(['true', 'false']).optional(),
+})
+
+/** The drop-in AiFi routes. Auth lives in this scope only, after the session-id check (SPEC §3.5). */
+export async function sessionRoutes(app: FastifyInstance, options: SessionRoutesOptions): Promise<void> {
+  const { service, authenticate, metrics, idempotency, maxDepth } = options
+  const routes = app.withTypeProvider<ZodTypeProvider>()
+
+  app.decorateRequest('caller', null)
+  app.addHook('onRequest', async (request) => {
+    const { sessionId } = request.params as { sessionId?: string }
+    // `.` and `..` (raw or percent-encoded: the router has decoded them) would change the upstream path.
+    if (sessionId === undefined || sessionId === '.' || sessionId === '..') throw new ProxyError('E_SESSION_NOT_FOUND')
+    request.caller = authenticate(request)
+  })
+
+  routes.get(
+    SESSION_PATH,
+    {
+      schema: {
+        summary: 'Read a session with the ETag of its metadata (for If-Match)',
+        params: paramsSchema,
+        response: { 200: sessionSchema, ...errorResponses(401, 404, 502, 503, 504) },
+      },
+    },
+    async (request, reply) => {
+      const { session, etag } = await service.read(request.params.sessionId, request.caller!, request.id)
+      metrics.requests.inc({ outcome: 'read' })
+      return reply.header('etag', etag).header('accept-patch', 'application/merge-patch+json').send(session)
+    },
+  )
+
+  routes.patch(
+    SESSION_PATH,
+    {
+      schema: {
+        summary: "Merge a partial metadata update into a session (RFC 7396), keeping AiFi's events",
+        params: paramsSchema,
+        querystring: patchQuerySchema,
+        body: sessionPatchBodySchema,
+        response: { 200: sessionSchema, ...errorResponses(400, 401, 404, 409, 412, 413, 415, 422, 502, 503, 504) },
+      },
+      preValidation: requireContentType,
+    },
+    async (request, reply) => {
+      checkMetadataPatch(request.body, maxDepth)
+      const outcome = await runIdempotently(idempotency, request, () =>
+        service.patch({
+          sessionId: request.params.sessionId,
+          body: request.body,
+          ifMatch: request.headers['if-match'],
+          dryRun: request.query.dryRun === 'true',
+          caller: request.caller!,
+          requestId: request.id,
+        }),
+      )
+      if (outcome.kind === 'replay') {
+        metrics.requests.inc({ outcome: 'replayed' })
+        return sendReplay(reply, outcome.response)
+      }
+      return sendPatchResult(reply, outcome.result, metrics)
+    },
+  )
+}
+
+/** A PATCH without a body skips fastify's parser, so its missing Content-Type is caught here (SPEC §3.1). */
+async function requireContentType(request: FastifyRequest): Promise<void> {
+  if (request.headers['content-type'] === undefined) throw new ProxyError('E_UNSUPPORTED_MEDIA_TYPE')
+}
+
+function checkMetadataPatch(body: SessionPatchBody, maxDepth: number): void {
+  if (body.metadata === undefined) return
+  if (exceedsDepth(body.metadata, maxDepth)) {
+    const errors = [fieldError('metadata', `must nest at most ${maxDepth} levels`, 'object.depth')]
+    throw new ProxyError('E_INVALID_BODY', { message: 'metadata is nested too deeply', errors })
+  }
+  if (hasReservedKey(body.metadata)) {
+    throw new ProxyError('E_RESERVED_KEY', { errors: [fieldError('metadata.events', 'is reserved for AiFi', 'key.reserved')] })
+  }
+}
+
+export function sendPatchResult(reply: FastifyReply, result: PatchResult, metrics: Metrics): FastifyReply {
+  metrics.requests.inc({ outcome: result.mergeResult === 'dry-run' ? 'dry_run' : result.mergeResult })
+  return reply.header('etag', result.etag).header('x-merge-result', result.mergeResult).send(result.session)
+}

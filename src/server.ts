@@ -1,0 +1,47 @@
+import type { AddressInfo } from 'node:net'
+import { buildApp } from './app.ts'
+import { ConfigError, loadConfig } from './config.ts'
+import { createCoordination } from './coordination.ts'
+import { createLogger } from './logger.ts'
+import { demoBanner, resolveUpstreamTarget } from './upstream-target.ts'
+
+async function main(): Promise<void> {
+  const config = loadConfig()
+  const logger = createLogger(config)
+  const target = await resolveUpstreamTarget(config)
+  const coordination = createCoordination(config, logger)
+  const app = await buildApp({
+    config,
+    aifiBaseUrl: target.baseUrl,
+    auth: target.auth,
+    lock: coordination.lock,
+    idempotency: coordination.idempotency,
+    loggerInstance: logger,
+  })
+  app.addHook('onClose', async () => {
+    await coordination.close()
+    await target.close()
+  })
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      logger.info({ signal }, 'shutting down')
+      app.close().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      )
+    })
+  }
+
+  await app.listen({ port: config.port, host: config.host })
+  if (target.demo !== undefined) {
+    logger.warn('AIFI_BASE_URL is unset: the upstream is the embedded AiFi simulator, not AiFi')
+    process.stdout.write(`${demoBanner((app.server.address() as AddressInfo).port, target.demo)}\n`)
+  }
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError) process.stderr.write(`${error.message}\n`)
+  else process.stderr.write(`aifi-merge-proxy failed to start: ${String(error)}\n`)
+  process.exit(1)
+})

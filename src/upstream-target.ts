@@ -1,0 +1,52 @@
+import { randomBytes } from 'node:crypto'
+import type { Config } from './config.ts'
+import type { AuthSettings } from './http/auth.ts'
+import { DEMO_SESSION_ID, startSimulator } from './simulator/simulator.ts'
+
+export interface UpstreamTarget {
+  baseUrl: string
+  auth: AuthSettings
+  /** Set when AiFi is the embedded simulator: what the start-up banner needs. */
+  demo?: { callerKey: string; sessionId: string }
+  close(): Promise<void>
+}
+
+/**
+ * Decides what the proxy talks to and how it authenticates (SPEC §5, §7). Without AIFI_BASE_URL it starts the
+ * in-memory simulator in-process and runs in service mode with the simulator's token and a caller key.
+ */
+export async function resolveUpstreamTarget(config: Config): Promise<UpstreamTarget> {
+  if (config.aifiBaseUrl !== undefined) {
+    const auth: AuthSettings =
+      config.callerKeys === undefined
+        ? { mode: 'forward' }
+        : { mode: 'service', callerKeys: config.callerKeys, upstreamToken: config.aifiApiToken! }
+    return { baseUrl: config.aifiBaseUrl, auth, close: async () => {} }
+  }
+
+  const simulator = await startSimulator({ port: 0, host: '127.0.0.1' })
+  const callerKeys = config.callerKeys ?? [{ name: 'demo', secret: randomBytes(18).toString('base64url') }]
+  return {
+    baseUrl: simulator.url,
+    auth: { mode: 'service', callerKeys, upstreamToken: config.aifiApiToken ?? simulator.token },
+    demo: { callerKey: callerKeys[0]!.secret, sessionId: DEMO_SESSION_ID },
+    close: () => simulator.close(),
+  }
+}
+
+/** A curl that works as pasted and shows a merge that keeps `events`. Printed, never logged: it holds a key. */
+export function demoBanner(port: number, demo: { callerKey: string; sessionId: string }): string {
+  const base = `http://127.0.0.1:${port}/api/admin/v2/sessions/${demo.sessionId}`
+  return [
+    '',
+    'AiFi is SIMULATED in-process (AIFI_BASE_URL is unset). Try a merge that keeps the session\'s events:',
+    '',
+    `  curl -sS -X PATCH '${base}' \\`,
+    `    -H 'Authorization: Bearer ${demo.callerKey}' \\`,
+    "    -H 'Content-Type: application/merge-patch+json' \\",
+    `    -d '{"metadata":{"loyalty":{"tier":"gold"}}}'`,
+    '',
+    `  curl -sS '${base}' -H 'Authorization: Bearer ${demo.callerKey}'`,
+    '',
+  ].join('\n')
+}
