@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
 import { createAifiClient } from './aifi/aifi-client.ts'
 import { createRateLimiter } from './aifi/rate-limiter.ts'
@@ -8,10 +8,10 @@ import { createUpstream } from './aifi/upstream.ts'
 import type { Config } from './config.ts'
 import { createMergeCycle } from './coordinator/merge-cycle.ts'
 import { createLocalLock, type SessionLock } from './coordinator/session-lock.ts'
-import { createSessionQueues } from './coordinator/session-queues.ts'
+import { createSessionQueues, type SessionQueues } from './coordinator/session-queues.ts'
 import { createSessionService } from './coordinator/session-service.ts'
 import { createAuthenticator, type AuthSettings } from './http/auth.ts'
-import { registerErrorHandling } from './http/error-handler.ts'
+import { handleFrameworkError, registerErrorHandling } from './http/error-handler.ts'
 import { registerJsonBodyParser } from './http/json-body-parser.ts'
 import { registerMethodNotAllowed } from './http/method-not-allowed.ts'
 import type { IdempotencyStore } from './idempotency/idempotency-store.ts'
@@ -35,6 +35,13 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger']
 }
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The per-session write queues: how much work is in flight, for draining and for tests. */
+    sessionQueues: SessionQueues
+  }
+}
+
 const REQUEST_ID = /^[\w.:-]{1,128}$/
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -49,7 +56,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       const header = request.headers['x-request-id']
       return typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID()
     },
-    requestIdLogLabel: 'requestId',
+    frameworkErrors: handleFrameworkError,
+    logController: new LogController({ requestIdLogLabel: 'requestId' }),
   })
   app.server.headersTimeout = 10_000
   app.setValidatorCompiler(validatorCompiler)
@@ -75,6 +83,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const authMode = options.auth.mode
   const runBatch = createMergeCycle({ upstream, lock, authMode, logger: app.log, metrics })
   const queues = createSessionQueues({ maxBatch: config.maxBatch, runBatch })
+  app.decorate('sessionQueues', queues)
   const service = createSessionService({
     upstream,
     queues,

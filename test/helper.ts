@@ -1,3 +1,5 @@
+import { request as httpRequest } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import type { TestContext } from 'node:test'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import { buildApp } from '../src/app.ts'
@@ -74,4 +76,29 @@ export function upstreamCalls(simulator: Simulator, method: 'GET' | 'PATCH'): nu
   return Object.entries(simulator.counters().requests)
     .filter(([key]) => key.startsWith(`${method} `))
     .reduce((sum, [, count]) => sum + count, 0)
+}
+
+/** Listens on an ephemeral loopback port (closed with the app) and returns it. */
+export async function listenOnFreePort(app: FastifyInstance): Promise<number> {
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  return (app.server.address() as AddressInfo).port
+}
+
+/** A request whose path goes on the wire exactly as written: no client-side normalization of `.` or `%`. */
+export function rawRequest(
+  port: number,
+  method: string,
+  path: string,
+  options: { headers?: Record<string, string>; body?: string } = {},
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest({ host: '127.0.0.1', port, method, path, headers: options.headers }, (response) => {
+      let body = ''
+      response.setEncoding('utf8')
+      response.on('data', (chunk: string) => (body += chunk))
+      response.on('end', () => resolve({ status: response.statusCode!, headers: response.headers, body }))
+    })
+    request.on('error', reject)
+    request.end(options.body)
+  })
 }

@@ -102,8 +102,8 @@ export function createMergeCycle(deps: MergeCycleDeps): RunBatch {
       }
       return { settled, rerun: [], split: false }
     }
-    // The lease may have expired during the read: another replica could be writing now.
-    if (!lease.isHeld()) return { settled, rerun: applied, split: false }
+    // The lease may have expired or been taken during the read: another replica could be writing now.
+    if (!(await lease.confirm())) return { settled, rerun: applied, split: false }
 
     const written = await write(first.sessionId, plan, applied, context)
     if (written.kind === 'rerun') return { settled, rerun: applied, split: written.split }

@@ -37,21 +37,24 @@ export function createRedisLock(options: RedisLockOptions): SessionLock {
   function holdLease(key: string, token: string, acquiredAt: number): LockLease {
     let expiresAt = acquiredAt + ttlMs
     let lost = false
-    const extend = async () => {
+    /** Compare-and-extend: renews the lease only while the key still holds this lease's token. */
+    const extend = async (): Promise<boolean> => {
       const startedAt = Date.now()
       try {
         const extended = await client.eval(EXTEND, { keys: [key], arguments: [token, String(ttlMs)] })
         if (extended === 1) expiresAt = startedAt + ttlMs
         else lost = true
       } catch (error) {
-        // Redis unreachable: the lease still runs until expiresAt, and isHeld() says so.
+        // Redis unreachable: the lease still runs until expiresAt, but it cannot be confirmed.
         logger.warn({ err: error }, 'could not extend a session lock')
+        return false
       }
+      return !lost && Date.now() < expiresAt - safetyMarginMs
     }
     const timer = setInterval(() => void extend(), Math.max(10, ttlMs / 3))
     timer.unref()
     return {
-      isHeld: () => !lost && Date.now() < expiresAt - safetyMarginMs,
+      confirm: async () => !lost && (await extend()),
       async release() {
         clearInterval(timer)
         try {

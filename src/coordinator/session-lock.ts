@@ -1,7 +1,10 @@
 /** A held turn to write one session. */
 export interface LockLease {
-  /** False once the lease may have passed to someone else: a write must then not be sent (SPEC §4). */
-  isHeld(): boolean
+  /**
+   * Checks with the lock's store that this lease is still ours and renews it, right before a write.
+   * False once the lease may have passed to someone else: the write must then not be sent (SPEC §4).
+   */
+  confirm(): Promise<boolean>
   release(): Promise<void>
 }
 
@@ -14,7 +17,7 @@ export interface SessionLock {
   close(): Promise<void>
 }
 
-const heldForever: LockLease = { isHeld: () => true, release: async () => {} }
+const heldForever: LockLease = { confirm: async () => true, release: async () => {} }
 
 /** For a single replica: the in-process queue is the only serialization needed. */
 export function createLocalLock(): SessionLock {

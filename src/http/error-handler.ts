@@ -24,6 +24,17 @@ export function registerErrorHandling(app: FastifyInstance, onError: (type: Erro
   app.setNotFoundHandler((request, reply) => sendError(request, reply, new ProxyError('E_NOT_FOUND'), onError))
 }
 
+/**
+ * fastify's `frameworkErrors`: failures before routing, such as a path that cannot be percent-decoded. Under the
+ * sessions path that is an id that cannot be decoded: 404 E_SESSION_NOT_FOUND (SPEC §3.5).
+ */
+export function handleFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const underSessions = request.url.startsWith('/api/admin/v2/sessions/')
+  const type: ErrorType = error.code === 'FST_ERR_BAD_URL' && underSessions ? 'E_SESSION_NOT_FOUND' : 'E_NOT_FOUND'
+  request.log.info({ type, code: error.code }, 'request refused before routing')
+  sendError(request, reply, new ProxyError(type))
+}
+
 export function sendError(
   request: FastifyRequest,
   reply: FastifyReply,

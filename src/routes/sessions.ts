@@ -28,6 +28,8 @@ export interface SessionRoutesOptions {
   maxDepth: number
 }
 
+const DOT_SEGMENTS = new Set(['', '.', '..'])
+
 const paramsSchema = z.object({ sessionId: z.string() })
 const patchQuerySchema = z.object({
   // Case-sensitive on purpose (SPEC §3.1): `?dryRun` alone or `?dryRun=TRUE` is a mistake worth a 400.
@@ -43,7 +45,7 @@ export async function sessionRoutes(app: FastifyInstance, options: SessionRoutes
   app.addHook('onRequest', async (request) => {
     const { sessionId } = request.params as { sessionId?: string }
     // `.` and `..` (raw or percent-encoded: the router has decoded them) would change the upstream path.
-    if (sessionId === undefined || sessionId === '.' || sessionId === '..') throw new ProxyError('E_SESSION_NOT_FOUND')
+    if (sessionId === undefined || DOT_SEGMENTS.has(sessionId)) throw new ProxyError('E_SESSION_NOT_FOUND')
     request.caller = authenticate(request)
   })
 
