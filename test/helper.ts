@@ -6,6 +6,7 @@ import { buildApp } from '../src/app.ts'
 import { loadConfig, type Config } from '../src/config.ts'
 import type { SessionLock } from '../src/coordinator/session-lock.ts'
 import type { AuthSettings } from '../src/http/auth.ts'
+import type { IdempotencyStore } from '../src/idempotency/idempotency-store.ts'
 import { startSimulator, type Simulator, type SimulatorOptions } from '../src/simulator/simulator.ts'
 
 export const CALLER_SECRET = 'test-secret:with-colon'
@@ -18,6 +19,7 @@ export interface TestAppOptions {
   simulatorOptions?: SimulatorOptions
   auth?: 'service' | 'forward'
   lock?: SessionLock
+  idempotency?: IdempotencyStore
   logger?: FastifyServerOptions['logger']
 }
 
@@ -40,7 +42,7 @@ export async function startTestApp(t: TestContext, options: TestAppOptions = {})
   const auth: AuthSettings = forward
     ? { mode: 'forward' }
     : { mode: 'service', callerKeys: config.callerKeys!, upstreamToken: config.aifiApiToken! }
-  const app = await buildApp({ config, aifiBaseUrl: simulator.url, auth, lock: options.lock, logger: options.logger ?? false })
+  const app = await buildApp({ config, aifiBaseUrl: simulator.url, auth, lock: options.lock, idempotency: options.idempotency, logger: options.logger ?? false })
   t.after(async () => {
     await app.close()
     if (options.simulator === undefined) await simulator.close()

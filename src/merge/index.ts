@@ -1,0 +1,6 @@
+export { applyMergePatch } from './merge-patch.ts'
+export { EVENTS_KEY, FORBIDDEN_KEYS, exceedsDepth, findForbiddenKey, hasReservedKey, mergeMetadata } from './guards.ts'
+export { jsonEqual } from './json-equal.ts'
+export { canonicalJson, computeEtag, matchesIfMatch } from './etag.ts'
+export { MAX_SUMMARY_PATHS, summarizeChanges, type ChangeSummary } from './change-summary.ts'
+export { findWriteMismatches, type WriteCheck } from './verify-write.ts'

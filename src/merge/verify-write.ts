@@ -1,0 +1,64 @@
+import type { JsonObject, JsonValue } from '../schemas.ts'
+import { canonicalJson } from './etag.ts'
+import { EVENTS_KEY } from './guards.ts'
+import { jsonEqual } from './json-equal.ts'
+import { formatPointer } from './json-pointer.ts'
+import { isJsonObject } from './json-tree.ts'
+
+export interface WriteCheck {
+  /** The full metadata object the proxy sent. */
+  written: JsonObject
+  /** `metadata` from AiFi's PATCH response, unvalidated. */
+  returned: unknown
+  /** `events` as read before the write; meaningful only when eventsPresentBefore. */
+  eventsBefore: unknown
+  eventsPresentBefore: boolean
+}
+
+/**
+ * SPEC §4 Verification: the response must hold every top-level key written, with a JSON-equal value, and
+ * every event present before the write. `events` is checked by containment rather than equality because AiFi
+ * may append an event of its own. Returns RFC 6901 pointers, never values; an empty list means verified.
+ */
+export function findWriteMismatches(input: WriteCheck): string[] {
+  const { written, returned } = input
+  if (!isJsonObject(returned)) return ['']
+  const mismatches: string[] = []
+  for (const key of Object.keys(written)) {
+    if (key === EVENTS_KEY) continue
+    if (!Object.hasOwn(returned, key) || !jsonEqual(written[key], returned[key])) mismatches.push(formatPointer([key]))
+  }
+  if (input.eventsPresentBefore) {
+    mismatches.push(...findLostEvents(input.eventsBefore, returned))
+  } else if (Object.hasOwn(written, EVENTS_KEY)) {
+    mismatches.push(...findLostEvents(written[EVENTS_KEY], returned))
+  }
+  return mismatches
+}
+
+/**
+ * An array of events must survive item by item, as a multiset (a duplicated event must survive twice);
+ * anything else AiFi stored there is opaque (SPEC §2) and must come back JSON-equal.
+ */
+function findLostEvents(expected: unknown, returned: JsonObject): string[] {
+  const eventsPointer = formatPointer([EVENTS_KEY])
+  if (!Object.hasOwn(returned, EVENTS_KEY)) return [eventsPointer]
+  const actual = returned[EVENTS_KEY]
+  if (!Array.isArray(expected)) return jsonEqual(expected, actual) ? [] : [eventsPointer]
+  if (!Array.isArray(actual)) return [eventsPointer]
+
+  // Canonical JSON equality is jsonEqual, and counting by it keeps this linear in the number of events.
+  const available = new Map<string, number>()
+  for (const event of actual) {
+    const key = canonicalJson(event)
+    available.set(key, (available.get(key) ?? 0) + 1)
+  }
+  const lost: string[] = []
+  expected.forEach((event: unknown, index) => {
+    const key = canonicalJson(event as JsonValue)
+    const count = available.get(key) ?? 0
+    if (count > 0) available.set(key, count - 1)
+    else lost.push(formatPointer([EVENTS_KEY, String(index)]))
+  })
+  return lost
+}

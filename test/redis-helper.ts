@@ -1,0 +1,36 @@
+import { randomUUID } from 'node:crypto'
+import type { TestContext } from 'node:test'
+import { createClient, type RedisClientType } from 'redis'
+import { createLogger } from '../src/logger.ts'
+import { createRedisLock } from '../src/coordinator/redis-lock.ts'
+import type { SessionLock } from '../src/coordinator/session-lock.ts'
+import { createRedisIdempotencyStore } from '../src/idempotency/redis-store.ts'
+
+const REDIS_URL = process.env.REDIS_TEST_URL ?? 'redis://127.0.0.1:6379'
+
+/**
+ * A connected client to the test Redis, closed with the test. Without a Redis the test is skipped locally, but
+ * fails in CI (CI=true), where .ci/run has started one: a missing Redis must never pass as green.
+ */
+export async function connectTestRedis(t: TestContext): Promise<RedisClientType | undefined> {
+  const client: RedisClientType = createClient({ url: REDIS_URL, socket: { reconnectStrategy: false, connectTimeout: 2_000 } })
+  client.on('error', () => {})
+  try {
+    await client.connect()
+  } catch (error) {
+    if (process.env.CI === 'true') throw new Error(`Redis is required in CI at ${REDIS_URL}`, { cause: error })
+    t.skip(`no Redis at ${REDIS_URL}`)
+    return undefined
+  }
+  t.after(() => client.close())
+  return client
+}
+
+/** Lock and idempotency store on a key prefix of this test's own, so tests never see each other's keys. */
+export function createRedisCoordination(client: RedisClientType, options: { ttlMs?: number; prefix?: string } = {}) {
+  const prefix = options.prefix ?? `test:${randomUUID()}:`
+  const logger = createLogger({ logLevel: 'silent' })
+  const lock: SessionLock = createRedisLock({ client, ttlMs: options.ttlMs ?? 30_000, logger, keyPrefix: `${prefix}lock:` })
+  const idempotency = createRedisIdempotencyStore({ client, runningTtlMs: 35_000, keyPrefix: `${prefix}idem:` })
+  return { lock, idempotency, lockKey: (sessionId: string) => `${prefix}lock:${sessionId}` }
+}

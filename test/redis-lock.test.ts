@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import type { JsonObject } from '../src/schemas.ts'
+import { startSimulator } from '../src/simulator/simulator.ts'
+import { patchSession, startTestApp, upstreamCalls } from './helper.ts'
+import { connectTestRedis, createRedisCoordination } from './redis-helper.ts'
+
+const nextTick = () => new Promise((resolve) => setImmediate(resolve))
+
+test('two replicas sharing Redis lose no key and never write one session at once', async (t) => {
+  const redis = await connectTestRedis(t)
+  if (redis === undefined) return
+  const simulator = await startSimulator({ port: 0 })
+  t.after(() => simulator.close())
+  simulator.setLatency({ op: 'all', ms: 3 })
+  const shared = createRedisCoordination(redis)
+  const replicaA = await startTestApp(t, { simulator, lock: shared.lock })
+  const replicaB = await startTestApp(t, { simulator, lock: shared.lock })
+  const id = simulator.seededSessionIds[0]!
+  const events = JSON.stringify((simulator.getSession(id)!.metadata as JsonObject).events)
+
+  const responses = await Promise.all(
+    Array.from({ length: 100 }, (_, i) => patchSession(i % 2 ? replicaA.app : replicaB.app, id, { metadata: { [`k${i}`]: i } })),
+  )
+  assert.deepEqual(new Set(responses.map((response) => response.statusCode)), new Set([200]))
+  const metadata = simulator.getSession(id)!.metadata as JsonObject
+  for (let i = 0; i < 100; i++) assert.equal(metadata[`k${i}`], i)
+  assert.equal(JSON.stringify(metadata.events), events)
+  assert.equal(simulator.counters().maxConcurrentPatches[id], 1)
+})
+
+test('a lock left by a crashed replica is taken once it expires; waiting is bounded by LOCK_WAIT_MS', async (t) => {
+  const redis = await connectTestRedis(t)
+  if (redis === undefined) return
+  const shared = createRedisCoordination(redis)
+  const { app, simulator } = await startTestApp(t, { lock: shared.lock, env: { LOCK_WAIT_MS: '150' } })
+  const id = simulator.seededSessionIds[0]!
+
+  await redis.set(shared.lockKey(id), 'crashed-replica', { expiration: { type: 'PX', value: 5_000 } })
+  const refused = await patchSession(app, id, { metadata: { a: 1 } })
+  assert.equal(refused.statusCode, 503)
+  assert.equal(refused.json().type, 'E_LOCK_TIMEOUT')
+  assert.ok(refused.headers['retry-after'])
+  assert.equal(simulator.counters().log.length, 0, 'nothing reached AiFi without the lock')
+
+  await redis.set(shared.lockKey(id), 'crashed-replica', { expiration: { type: 'PX', value: 100 } })
+  const taken = await patchSession(app, id, { metadata: { a: 2 } })
+  assert.equal(taken.statusCode, 200)
+  assert.equal((simulator.getSession(id)!.metadata as JsonObject).a, 2)
+  assert.equal(await redis.exists(shared.lockKey(id)), 0, 'released after the write')
+})
+
+test('a lease lost during the read sends no write; the cycle runs again under a new lease', async (t) => {
+  const redis = await connectTestRedis(t)
+  if (redis === undefined) return
+  const shared = createRedisCoordination(redis)
+  const { app, simulator } = await startTestApp(t, { lock: shared.lock })
+  const id = simulator.seededSessionIds[0]!
+  simulator.setLatency({ op: 'read', ms: 150 })
+
+  const pending = patchSession(app, id, { metadata: { a: 1 } })
+  while ((await redis.exists(shared.lockKey(id))) === 0) await nextTick()
+  // Another replica takes the lock as if this lease had expired.
+  await redis.set(shared.lockKey(id), 'other-replica', { expiration: { type: 'PX', value: 250 } })
+  const response = await pending
+
+  assert.equal(response.statusCode, 200)
+  assert.equal(upstreamCalls(simulator, 'PATCH'), 1, 'only the cycle under the new lease wrote')
+  assert.equal(upstreamCalls(simulator, 'GET'), 2)
+  assert.equal((simulator.getSession(id)!.metadata as JsonObject).a, 1)
+})
+
+test('release deletes only its own lock', async (t) => {
+  const redis = await connectTestRedis(t)
+  if (redis === undefined) return
+  const shared = createRedisCoordination(redis)
+  const lease = await shared.lock.acquire('s1', 100)
+  assert.ok(lease)
+  assert.equal(await lease.confirm(), true)
+  assert.equal(await shared.lock.acquire('s1', 50), undefined, 'held: a second acquire waits, then gives up')
+  await redis.set(shared.lockKey('s1'), 'someone-else')
+  assert.equal(await lease.confirm(), false)
+  await lease.release()
+  assert.equal(await redis.get(shared.lockKey('s1')), 'someone-else')
+})
+
+test('/readyz reports Redis', async (t) => {
+  const redis = await connectTestRedis(t)
+  if (redis === undefined) return
+  const own = redis.duplicate()
+  own.on('error', () => {})
+  await own.connect()
+  const { app } = await startTestApp(t, { lock: createRedisCoordination(own).lock })
+  const ready = await app.inject({ method: 'GET', url: '/readyz' })
+  assert.equal(ready.statusCode, 200)
+  own.destroy()
+  const down = await app.inject({ method: 'GET', url: '/readyz' })
+  assert.equal(down.statusCode, 503)
+  assert.equal(down.json().lock, 'down')
+})
