@@ -1,0 +1,26 @@
+import type { FaultSpec } from './control-schemas.ts'
+
+export type ApiOp = FaultSpec['op']
+export type Fault = Omit<FaultSpec, 'count'>
+
+export type FaultQueues = ReturnType<typeof createFaultQueues>
+
+/** Injected faults, queued per op in injection order; each spec answers its next `count` calls. */
+export function createFaultQueues() {
+  const queues: Record<ApiOp, Array<{ fault: Fault; remaining: number }>> = { read: [], write: [] }
+
+  return {
+    inject({ count, ...fault }: FaultSpec): void {
+      queues[fault.op].push({ fault: structuredClone(fault), remaining: count })
+    },
+
+    /** The fault for this call, if one is queued; taking it uses it up. */
+    take(op: ApiOp): Fault | undefined {
+      const head = queues[op][0]
+      if (!head) return undefined
+      head.remaining -= 1
+      if (head.remaining <= 0) queues[op].shift()
+      return head.fault
+    },
+  }
+}
