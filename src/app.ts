@@ -75,13 +75,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   })
   app.addHook('onClose', () => client.close())
 
+  const retryPolicy = defaultRetryPolicy(config.upstreamRetries)
   const upstream = createUpstream({
     client,
     limiter: createRateLimiter(config.aifiMaxRps),
-    retryPolicy: defaultRetryPolicy(config.upstreamRetries),
+    retryPolicy,
   })
   const authMode = options.auth.mode
-  const runBatch = createMergeCycle({ upstream, lock, authMode, logger: app.log, metrics })
+  const runBatch = createMergeCycle({ upstream, lock, authMode, logger: app.log, metrics, retryPolicy })
   const queues = createSessionQueues({ maxBatch: config.maxBatch, runBatch })
   app.decorate('sessionQueues', queues)
   const service = createSessionService({

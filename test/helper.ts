@@ -1,7 +1,7 @@
 import { request as httpRequest } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { TestContext } from 'node:test'
-import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify'
 import { buildApp } from '../src/app.ts'
 import { loadConfig, type Config } from '../src/config.ts'
 import type { SessionLock } from '../src/coordinator/session-lock.ts'
@@ -21,6 +21,8 @@ export interface TestAppOptions {
   lock?: SessionLock
   idempotency?: IdempotencyStore
   logger?: FastifyServerOptions['logger']
+  /** A logger writing to a stream the test reads (see createLogger). */
+  loggerInstance?: FastifyBaseLogger
 }
 
 export interface TestApp {
@@ -42,7 +44,14 @@ export async function startTestApp(t: TestContext, options: TestAppOptions = {})
   const auth: AuthSettings = forward
     ? { mode: 'forward' }
     : { mode: 'service', callerKeys: config.callerKeys!, upstreamToken: config.aifiApiToken! }
-  const app = await buildApp({ config, aifiBaseUrl: simulator.url, auth, lock: options.lock, idempotency: options.idempotency, logger: options.logger ?? false })
+  const app = await buildApp({
+    config,
+    aifiBaseUrl: simulator.url,
+    auth,
+    lock: options.lock,
+    idempotency: options.idempotency,
+    ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: options.logger ?? false }),
+  })
   t.after(async () => {
     await app.close()
     if (options.simulator === undefined) await simulator.close()

@@ -4,6 +4,7 @@ import { sessionListSchema, sessionSchema, type Session, type SessionPatchBody }
 import {
   UpstreamBadResponseError,
   UpstreamHttpError,
+  UpstreamTimeoutError,
   describeOutcome,
   type UpstreamOp,
 } from './upstream-failure.ts'
@@ -44,6 +45,8 @@ export function createAifiClient(options: AifiClientOptions) {
   async function call(op: UpstreamOp, method: 'GET' | 'PATCH', path: string, context: UpstreamCallContext, body?: unknown) {
     const timeoutMs = Math.max(1, Math.min(context.timeoutMs, options.timeoutMs))
     const started = performance.now()
+    // undici checks its own timeouts on a coarse (about one second) timer; the signal holds the exact bound.
+    const signal = AbortSignal.timeout(timeoutMs)
     try {
       const response = await dispatcher.request({
         origin: base.origin,
@@ -58,6 +61,7 @@ export function createAifiClient(options: AifiClientOptions) {
         body: body === undefined ? undefined : JSON.stringify(body),
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
+        signal,
       })
       const text = await response.body.text()
       options.onAttempt?.(op, String(response.statusCode), (performance.now() - started) / 1000)
@@ -65,10 +69,10 @@ export function createAifiClient(options: AifiClientOptions) {
         throw new UpstreamHttpError(op, response.statusCode, parseLenient(text), parseRetryAfter(response.headers['retry-after']))
       }
       return parseJson(op, text)
-    } catch (error) {
-      if (!(error instanceof UpstreamHttpError) && !(error instanceof UpstreamBadResponseError)) {
-        options.onAttempt?.(op, describeOutcome(error), (performance.now() - started) / 1000)
-      }
+    } catch (caught) {
+      if (caught instanceof UpstreamHttpError || caught instanceof UpstreamBadResponseError) throw caught
+      const error = signal.aborted ? new UpstreamTimeoutError(op) : caught
+      options.onAttempt?.(op, describeOutcome(error), (performance.now() - started) / 1000)
       throw error
     }
   }

@@ -32,6 +32,14 @@ export class DeadlineExceededError extends Error {
   override name = 'DeadlineExceededError'
 }
 
+/** One attempt got no complete answer within its time bound. */
+export class UpstreamTimeoutError extends Error {
+  override name = 'UpstreamTimeoutError'
+  constructor(readonly op: UpstreamOp) {
+    super(`AiFi did not answer a ${op} in time`)
+  }
+}
+
 // undici and Node name their transport failures by `code`; these are the ones worth another attempt.
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
 const CONNECTION_CODES = new Set([
@@ -54,7 +62,8 @@ function errorCode(error: unknown): string | undefined {
 
 export function isTimeout(error: unknown): boolean {
   const code = errorCode(error)
-  return error instanceof DeadlineExceededError || (code !== undefined && TIMEOUT_CODES.has(code))
+  if (error instanceof DeadlineExceededError || error instanceof UpstreamTimeoutError) return true
+  return code !== undefined && TIMEOUT_CODES.has(code)
 }
 
 export function isConnectionFailure(error: unknown): boolean {

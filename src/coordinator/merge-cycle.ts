@@ -1,7 +1,8 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { UpstreamHttpError, describeOutcome, isTransient, mapUpstreamFailure, type AuthMode } from '../aifi/upstream-failure.ts'
 import type { Upstream, UpstreamContext } from '../aifi/upstream.ts'
-import { earliestDeadline, type Deadline } from '../deadline.ts'
+import { backoffMs, type RetryPolicy } from '../aifi/retry.ts'
+import { delay, earliestDeadline, type Deadline } from '../deadline.ts'
 import { ProxyError } from '../errors.ts'
 import { computeEtag, findWriteMismatches } from '../merge/index.ts'
 import type { Metrics } from '../metrics.ts'
@@ -17,21 +18,30 @@ export interface MergeCycleDeps {
   authMode: AuthMode
   logger: FastifyBaseLogger
   metrics: Metrics
+  /** Bounds re-runs after ambiguous writes the way it bounds read retries (SPEC §4 Retries). */
+  retryPolicy: RetryPolicy
 }
 
-/** What one read-merge-write attempt decided: settled patches, and those that need another cycle. */
+/**
+ * What one read-merge-write attempt decided: settled patches, and those that need another cycle because
+ * the lease was lost before the write, a write failed ambiguously, or AiFi rejected a batched write (then
+ * the patches run again one at a time, so only the offending caller fails).
+ */
 interface AttemptOutcome {
   settled: Array<[PendingPatch, Settlement]>
   rerun: PendingPatch[]
-  /** AiFi rejected a batched write: re-run the patches one at a time so only the offending caller fails. */
-  split: boolean
+  reason?: 'lease-lost' | 'ambiguous-write' | 'rejected-batch'
+  /** The ambiguous write failure, answered if no re-run fits in the retries or the deadline. */
+  failure?: unknown
 }
+
+const done = (settled: Array<[PendingPatch, Settlement]>): AttemptOutcome => ({ settled, rerun: [] })
 
 export type RunBatch = (patches: PendingPatch[]) => Promise<Map<PendingPatch, Settlement>>
 
 /** The read-merge-write cycle for one batch of one session's patches (SPEC §4). It settles every patch. */
 export function createMergeCycle(deps: MergeCycleDeps): RunBatch {
-  const { upstream, lock, authMode, logger, metrics } = deps
+  const { upstream, lock, authMode, logger, metrics, retryPolicy } = deps
   const fail = (error: unknown): Settlement => ({ ok: false, error: mapUpstreamFailure(error, authMode) ?? error })
 
   async function runBatch(patches: PendingPatch[]): Promise<Map<PendingPatch, Settlement>> {
@@ -40,6 +50,7 @@ export function createMergeCycle(deps: MergeCycleDeps): RunBatch {
     metrics.batchSize.observe(patches.length)
     let pending = patches
     let firstTurn = true
+    let ambiguousWrites = 0
     while (pending.length > 0) {
       const deadline = earliestDeadline(pending.map((patch) => patch.deadline))
       const turnDeadline = firstTurn ? earliestDeadline(pending.map((patch) => patch.turnDeadline)) : deadline
@@ -56,14 +67,23 @@ export function createMergeCycle(deps: MergeCycleDeps): RunBatch {
       try {
         outcome = await attempt(pending, lease, deadline)
       } catch (error) {
-        outcome = { settled: pending.map((patch) => [patch, fail(error)]), rerun: [], split: false }
+        outcome = done(pending.map((patch) => [patch, fail(error)]))
       } finally {
         await lease.release()
       }
       for (const [patch, settlement] of outcome.settled) settlements.set(patch, settlement)
-      if (outcome.split) {
+      if (outcome.reason === 'rejected-batch') {
         for (const patch of outcome.rerun) for (const entry of await runBatch([patch])) settlements.set(...entry)
         break
+      }
+      if (outcome.reason === 'ambiguous-write') {
+        // Never a blind re-send: the next cycle reads afresh and merges again, after a backoff.
+        const waitMs = backoffMs(retryPolicy, ambiguousWrites, outcome.failure)
+        if (++ambiguousWrites > retryPolicy.retries || waitMs >= deadline.remainingMs()) {
+          for (const patch of outcome.rerun) settlements.set(patch, fail(outcome.failure))
+          break
+        }
+        await delay(waitMs)
       }
       pending = outcome.rerun
     }
@@ -76,7 +96,7 @@ export function createMergeCycle(deps: MergeCycleDeps): RunBatch {
     await upstream.reserveCycle(context)
     const session = await upstream.readSession(first.sessionId, context, true)
     if (session === undefined) {
-      return { settled: patches.map((patch) => [patch, fail(new ProxyError('E_SESSION_NOT_FOUND'))]), rerun: [], split: false }
+      return done(patches.map((patch) => [patch, fail(new ProxyError('E_SESSION_NOT_FOUND'))]))
     }
 
     const plan = planBatch(
@@ -91,7 +111,7 @@ export function createMergeCycle(deps: MergeCycleDeps): RunBatch {
       if (verdict.kind === 'apply') applied.push(patch)
       else settled.push([patch, fail(verdict.error)])
     })
-    if (applied.length === 0) return { settled, rerun: [], split: false }
+    if (applied.length === 0) return done(settled)
 
     if (plan.write === undefined) {
       const etag = computeEtag(session.metadata)
@@ -100,15 +120,15 @@ export function createMergeCycle(deps: MergeCycleDeps): RunBatch {
         const mergeResult = patch.writeAttempted ? 'applied' : 'noop'
         settled.push([patch, { ok: true, result: { session, etag, mergeResult } }])
       }
-      return { settled, rerun: [], split: false }
+      return done(settled)
     }
     // The lease may have expired or been taken during the read: another replica could be writing now.
-    if (!(await lease.confirm())) return { settled, rerun: applied, split: false }
+    if (!(await lease.confirm())) return { settled, rerun: applied, reason: 'lease-lost' }
 
     const written = await write(first.sessionId, plan, applied, context)
-    if (written.kind === 'rerun') return { settled, rerun: applied, split: written.split }
+    if (written.kind === 'rerun') return { settled, rerun: applied, reason: written.reason, failure: written.failure }
     for (const patch of applied) settled.push([patch, written.settlement])
-    return { settled, rerun: [], split: false }
+    return done(settled)
   }
 
   async function write(
@@ -116,7 +136,9 @@ export function createMergeCycle(deps: MergeCycleDeps): RunBatch {
     plan: BatchPlan,
     applied: PendingPatch[],
     context: UpstreamContext,
-  ): Promise<{ kind: 'settled'; settlement: Settlement } | { kind: 'rerun'; split: boolean }> {
+  ): Promise<
+    { kind: 'settled'; settlement: Settlement } | { kind: 'rerun'; reason: 'ambiguous-write' | 'rejected-batch'; failure: unknown }
+  > {
     const body = plan.write!
     const started = performance.now()
     const audit = (outcome: WriteOutcome, upstreamStatus: string) =>
@@ -138,9 +160,9 @@ export function createMergeCycle(deps: MergeCycleDeps): RunBatch {
       audit(rejected ? 'rejected' : 'failed', describeOutcome(error))
       if (isTransient(error)) {
         for (const patch of applied) patch.writeAttempted = true
-        return { kind: 'rerun', split: false }
+        return { kind: 'rerun', reason: 'ambiguous-write', failure: error }
       }
-      if (rejected && applied.length > 1) return { kind: 'rerun', split: true }
+      if (rejected && applied.length > 1) return { kind: 'rerun', reason: 'rejected-batch', failure: error }
       return { kind: 'settled', settlement: fail(error) }
     }
 
