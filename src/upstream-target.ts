@@ -44,7 +44,7 @@ export function demoBanner(port: number, demo: { callerKey: string; sessionId: s
     `  curl -sS -X PATCH '${base}' \\`,
     `    -H 'Authorization: Bearer ${demo.callerKey}' \\`,
     "    -H 'Content-Type: application/merge-patch+json' \\",
-    `    -d '{"metadata":{"loyalty":{"tier":"gold"}}}'`,
+    `    -d '{"metadata":{"loyalty":{"tier":"platinum"},"promo":"WELCOME10"}}'`,
     '',
     `  curl -sS '${base}' -H 'Authorization: Bearer ${demo.callerKey}'`,
     '',
