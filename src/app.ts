@@ -17,8 +17,10 @@ import { registerMethodNotAllowed } from './http/method-not-allowed.ts'
 import type { IdempotencyStore } from './idempotency/idempotency-store.ts'
 import { createMemoryIdempotencyStore } from './idempotency/memory-store.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
+import { registerOpenApi } from './openapi.ts'
 import { operationsRoutes } from './routes/operations.ts'
 import { SESSION_PATH, sessionRoutes } from './routes/sessions.ts'
+import { gracefulShutdown, refuseWhileDraining } from './shutdown.ts'
 
 export interface AppOptions {
   config: Config
@@ -58,6 +60,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
     frameworkErrors: handleFrameworkError,
     logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    // Draining answers E_SHUTTING_DOWN in AiFi's shape before close() is called (see shutdown.ts).
+    return503OnClosing: false,
   })
   app.server.headersTimeout = 10_000
   app.setValidatorCompiler(validatorCompiler)
@@ -85,6 +89,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const runBatch = createMergeCycle({ upstream, lock, authMode, logger: app.log, metrics, retryPolicy })
   const queues = createSessionQueues({ maxBatch: config.maxBatch, runBatch })
   app.decorate('sessionQueues', queues)
+  await app.register(gracefulShutdown, { graceMs: config.shutdownGraceMs })
   const service = createSessionService({
     upstream,
     queues,
@@ -98,16 +103,21 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   })
   registerJsonBodyParser(app, config.bodyLimitBytes)
   registerErrorHandling(app, (type) => metrics.requests.inc({ outcome: type }))
+  await registerOpenApi(app)
 
-  await app.register(sessionRoutes, {
-    service,
-    authenticate: createAuthenticator(options.auth),
-    metrics,
-    idempotency: options.idempotency ?? createMemoryIdempotencyStore(),
-    maxDepth: config.maxDepth,
+  // The API scope: refused while draining, before its own session-id and auth checks.
+  await app.register(async (api) => {
+    api.addHook('onRequest', refuseWhileDraining)
+    await api.register(sessionRoutes, {
+      service,
+      authenticate: createAuthenticator(options.auth),
+      metrics,
+      idempotency: options.idempotency ?? createMemoryIdempotencyStore(),
+      maxDepth: config.maxDepth,
+    })
   })
   registerMethodNotAllowed(app, SESSION_PATH, ['GET', 'PATCH'])
-  await app.register(operationsRoutes, { metrics, lock, isDraining: () => false })
-  for (const url of ['/healthz', '/readyz', '/metrics']) registerMethodNotAllowed(app, url, ['GET'])
+  await app.register(operationsRoutes, { metrics, lock, isDraining: () => app.isDraining() })
+  for (const url of ['/healthz', '/readyz', '/metrics', '/openapi.json']) registerMethodNotAllowed(app, url, ['GET'])
   return app
 }

@@ -33,6 +33,11 @@ const catalogue = {
 
 export type ErrorType = keyof typeof catalogue
 
+/** The catalogue's types answered with `status`, in catalogue order: the OpenAPI document lists them. */
+export function errorTypesWithStatus(status: number): ErrorType[] {
+  return (Object.keys(catalogue) as ErrorType[]).filter((type) => catalogue[type].status === status)
+}
+
 export interface ProxyErrorOptions {
   message?: string
   errors?: FieldError[]

@@ -23,15 +23,25 @@ async function main(): Promise<void> {
     await target.close()
   })
 
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
-      logger.info({ signal }, 'shutting down')
-      app.close().then(
-        () => process.exit(0),
-        () => process.exit(1),
-      )
-    })
+  // SPEC §8: drain, then exit 0, or 1 when SHUTDOWN_GRACE_MS ran out first. Only the first signal is caught: a
+  // second one ends the process at once, the operator's way out of a drain they do not want to wait for.
+  const signals = ['SIGTERM', 'SIGINT'] as const
+  const shutDown = (signal: NodeJS.Signals) => {
+    for (const caught of signals) process.removeListener(caught, shutDown)
+    logger.info({ signal, graceMs: config.shutdownGraceMs, inFlight: app.sessionQueues.inFlight() }, 'shutting down: draining')
+    app.gracefulClose().then(
+      (drained) => {
+        if (drained) logger.info('drained and closed')
+        else logger.error({ inFlight: app.sessionQueues.inFlight() }, 'SHUTDOWN_GRACE_MS ran out before the drain finished')
+        process.exit(drained ? 0 : 1)
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed')
+        process.exit(1)
+      },
+    )
   }
+  for (const signal of signals) process.on(signal, shutDown)
 
   await app.listen({ port: config.port, host: config.host })
   if (target.demo !== undefined) {

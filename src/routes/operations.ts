@@ -1,4 +1,6 @@
 import type { FastifyInstance } from 'fastify'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
+import { z } from 'zod'
 import type { SessionLock } from '../coordinator/session-lock.ts'
 import type { Metrics } from '../metrics.ts'
 
@@ -8,20 +10,58 @@ export interface OperationsOptions {
   isDraining: () => boolean
 }
 
+const healthSchema = z.object({ status: z.literal('ok') }).describe('The process runs')
+const readinessSchema = z
+  .object({
+    status: z.enum(['ready', 'unavailable']),
+    draining: z.boolean(),
+    lock: z.enum(['ok', 'down']).describe('The cross-replica lock store (Redis), when REDIS_URL is set'),
+  })
+  .describe('Ready (200), or not (503) while draining or while Redis is unreachable')
+
+// No auth and no session data: probes and scrapers must reach these without credentials (SPEC §3.3).
+const unauthenticated = { tags: ['operations'], security: [] }
+
 /** Unauthenticated operations endpoints (SPEC §3.3): they reveal no session data. */
 export async function operationsRoutes(app: FastifyInstance, options: OperationsOptions): Promise<void> {
   const { metrics, lock, isDraining } = options
+  const routes = app.withTypeProvider<ZodTypeProvider>()
 
-  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }))
+  routes.get(
+    '/healthz',
+    { schema: { ...unauthenticated, summary: 'Liveness: 200 while the process runs', response: { 200: healthSchema } } },
+    async () => ({ status: 'ok' as const }),
+  )
 
-  app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
-    const draining = isDraining()
-    const lockReady = await lock.isReady()
-    const ready = !draining && lockReady
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', draining, lock: lockReady ? 'ok' : 'down' })
-  })
+  routes.get(
+    '/readyz',
+    {
+      schema: {
+        ...unauthenticated,
+        summary: 'Readiness: 503 while draining for shutdown, or while Redis is unreachable when configured',
+        response: { 200: readinessSchema, 503: readinessSchema },
+      },
+    },
+    async (_request, reply) => {
+      const draining = isDraining()
+      const lockReady = await lock.isReady()
+      const ready = !draining && lockReady
+      return reply
+        .code(ready ? 200 : 503)
+        .send({ status: ready ? 'ready' : 'unavailable', draining, lock: lockReady ? 'ok' : 'down' })
+    },
+  )
 
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
-    return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
-  })
+  routes.get(
+    '/metrics',
+    {
+      schema: {
+        ...unauthenticated,
+        summary: 'Prometheus metrics (prefix aifi_proxy_) and the default process metrics',
+        produces: [metrics.registry.contentType],
+        response: { 200: z.string().describe('Prometheus text exposition format') },
+      },
+    },
+    async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  )
 }

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { copyFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { startSimulator } from '../src/simulator/simulator.ts'
+import { CALLER_AUTH, CALLER_SECRET, SESSIONS, rawRequest } from './helper.ts'
+import { startServerProcess } from './process-helper.ts'
+
+const REPO = fileURLToPath(new URL('..', import.meta.url))
+const run = promisify(execFile)
+
+/** The Dockerfile's stages, each as its instructions (continuation lines joined). */
+async function readDockerfile() {
+  const text = (await readFile(join(REPO, 'Dockerfile'), 'utf8')).replace(/\\\n\s*/g, '')
+  const instructions = text.split('\n').filter((line) => line.trim() !== '' && !line.trim().startsWith('#'))
+  const stages: string[][] = []
+  for (const line of instructions) {
+    if (line.startsWith('FROM ')) stages.push([])
+    stages.at(-1)?.push(line)
+  }
+  return stages
+}
+
+test('the Dockerfile builds in one stage and runs production dependencies only, unprivileged, with a health check', async () => {
+  const stages = await readDockerfile()
+  assert.ok(stages.length >= 2, 'multi-stage')
+  const [build, runtime] = [stages[0]!, stages.at(-1)!]
+  assert.ok(build.some((line) => /^RUN npm ci\b/.test(line)) && build.some((line) => line === 'RUN npm run build'))
+  assert.ok(runtime.some((line) => /^RUN npm ci --omit=dev\b/.test(line)))
+  assert.ok(runtime.some((line) => /^COPY --from=\S+ \/app\/dist/.test(line)), 'the runtime takes dist from the build stage')
+  assert.ok(!runtime.some((line) => /^COPY (src|\.)\b/.test(line)), 'no sources in the runtime stage')
+  assert.ok(runtime.includes('ENV NODE_ENV=production'))
+  assert.ok(runtime.includes('USER node'), 'not root')
+  assert.ok(runtime.some((line) => /^EXPOSE \d+$/.test(line)))
+  assert.match(runtime.find((line) => line.startsWith('HEALTHCHECK'))!, /CMD \["node", /)
+  assert.ok(!runtime.some((line) => /\b(curl|wget)\b/.test(line)), 'slim images have neither')
+
+  const ignored = (await readFile(join(REPO, '.dockerignore'), 'utf8')).split('\n')
+  for (const entry of ['node_modules', 'dist', '.git', '.env']) assert.ok(ignored.includes(entry), entry)
+})
+
+test('the runtime stage without Docker: a production-only install of the build serves health and merges', async (t) => {
+  const folder = await mkdtemp(join(tmpdir(), 'runtime-image-'))
+  t.after(() => rm(folder, { recursive: true, force: true }))
+  for (const file of ['package.json', 'package-lock.json']) await copyFile(join(REPO, file), join(folder, file))
+  // The build stage's `npm run build` (into this folder) and the runtime stage's install, side by side.
+  await Promise.all([
+    run('npm', ['run', 'build', '--', '--outDir', join(folder, 'dist')], { cwd: REPO }),
+    run('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund', '--ignore-scripts', '--prefer-offline'], { cwd: folder }),
+  ])
+  for (const devOnly of ['typescript', 'tsx', 'eslint']) {
+    await assert.rejects(stat(join(folder, 'node_modules', devOnly)), `${devOnly} is a dev dependency`)
+  }
+
+  const simulator = await startSimulator({ port: 0 })
+  t.after(() => simulator.close())
+  const server = await startServerProcess(t, {
+    args: ['dist/server.js'],
+    cwd: folder,
+    env: { NODE_ENV: 'production', AIFI_BASE_URL: simulator.url, AIFI_API_TOKEN: simulator.token, PROXY_API_KEYS: `tester:${CALLER_SECRET}` },
+  })
+
+  assert.equal((await rawRequest(server.port, 'GET', '/healthz')).status, 200)
+  const id = simulator.createSession({ metadata: { events: [{ eventId: 'e1' }], kept: 1 } }).sessionId!
+  const merge = await rawRequest(server.port, 'PATCH', `${SESSIONS}/${id}`, {
+    headers: { authorization: CALLER_AUTH, 'content-type': 'application/merge-patch+json' },
+    body: JSON.stringify({ metadata: { tier: 'gold' } }),
+  })
+  assert.equal(merge.status, 200)
+  assert.equal(merge.headers['x-merge-result'], 'applied')
+  assert.deepEqual(simulator.getSession(id)!.metadata, { events: [{ eventId: 'e1' }], kept: 1, tier: 'gold' })
+  const served = await rawRequest(server.port, 'GET', '/openapi.json')
+  assert.deepEqual(JSON.parse(served.body), JSON.parse(await readFile(join(REPO, 'openapi', 'openapi.json'), 'utf8')))
+
+  // The image's HEALTHCHECK command, as Docker would run it inside the container.
+  const healthcheck = (await readDockerfile()).at(-1)!.find((line) => line.startsWith('HEALTHCHECK'))!
+  const [command, ...args] = JSON.parse(healthcheck.slice(healthcheck.indexOf('CMD ') + 4)) as string[]
+  assert.equal(command, 'node')
+  await run(process.execPath, args, { env: { PORT: String(server.port) } })
+
+  server.kill('SIGTERM')
+  assert.equal(await server.exited, 0)
+})

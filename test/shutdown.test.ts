@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict'
+import { test, type TestContext } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import type { JsonObject } from '../src/schemas.ts'
+import { startSimulator, type Simulator } from '../src/simulator/simulator.ts'
+import { CALLER_AUTH, CALLER_SECRET, SESSIONS, getSession, patchSession, rawRequest, startTestApp, upstreamCalls } from './helper.ts'
+import { startServerProcess } from './process-helper.ts'
+
+const REPO = fileURLToPath(new URL('..', import.meta.url))
+
+/**
+ * The simulator announces nothing, so a test that must act while calls are in flight looks at its counters
+ * until they say so.
+ */
+async function waitUntil(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 5))
+}
+
+function patchOverHttp(port: number, sessionId: string, metadata: JsonObject) {
+  return rawRequest(port, 'PATCH', `${SESSIONS}/${sessionId}`, {
+    headers: { authorization: CALLER_AUTH, 'content-type': 'application/json' },
+    body: JSON.stringify({ metadata }),
+  })
+}
+
+async function startProxyProcess(t: TestContext, simulator: Simulator, graceMs: number) {
+  return startServerProcess(t, {
+    args: ['--import', 'tsx', 'src/server.ts'],
+    cwd: REPO,
+    env: {
+      AIFI_BASE_URL: simulator.url,
+      AIFI_API_TOKEN: simulator.token,
+      PROXY_API_KEYS: `tester:${CALLER_SECRET}`,
+      AIFI_MAX_RPS: '1000',
+      SHUTDOWN_GRACE_MS: String(graceMs),
+    },
+  })
+}
+
+test('while draining, /readyz is 503 and new API requests get 503 E_SHUTTING_DOWN; in-flight merges finish', async (t) => {
+  const { app, simulator } = await startTestApp(t)
+  simulator.setLatency({ op: 'write', ms: 150 })
+  const id = simulator.seededSessionIds[0]!
+  assert.equal((await app.inject('/readyz')).statusCode, 200)
+
+  const inFlight = patchSession(app, id, { metadata: { kept: true } })
+  await waitUntil(() => upstreamCalls(simulator, 'PATCH') === 1)
+  const closing = app.gracefulClose()
+
+  const readiness = await app.inject('/readyz')
+  assert.equal(readiness.statusCode, 503)
+  assert.deepEqual(readiness.json(), { status: 'unavailable', draining: true, lock: 'ok' })
+  assert.equal((await app.inject('/healthz')).statusCode, 200, 'alive while draining')
+  for (const refused of [await patchSession(app, id, { metadata: { late: true } }), await getSession(app, id)]) {
+    assert.equal(refused.statusCode, 503)
+    assert.equal(refused.json().type, 'E_SHUTTING_DOWN')
+    assert.equal(refused.json().requestId, refused.headers['x-request-id'])
+    assert.equal(refused.headers['retry-after'], '1')
+    assert.equal(refused.headers.connection, 'close')
+  }
+
+  assert.equal((await inFlight).statusCode, 200)
+  assert.equal(await closing, true, 'drained within the grace period')
+  assert.equal((simulator.getSession(id)!.metadata as JsonObject).kept, true)
+  assert.equal((simulator.getSession(id)!.metadata as JsonObject).late, undefined)
+  assert.equal(upstreamCalls(simulator, 'PATCH'), 1)
+})
+
+test('gracefulClose answers false once SHUTDOWN_GRACE_MS runs out with work still in flight', async (t) => {
+  const { app, simulator } = await startTestApp(t, { env: { SHUTDOWN_GRACE_MS: '50', UPSTREAM_TIMEOUT_MS: '400', UPSTREAM_RETRIES: '0' } })
+  simulator.injectFault({ op: 'write', kind: 'hang', count: 1 })
+  const hung = patchSession(app, simulator.seededSessionIds[0]!, { metadata: { a: 1 } })
+  await waitUntil(() => upstreamCalls(simulator, 'PATCH') === 1)
+  assert.equal(await app.gracefulClose(), false)
+  assert.equal((await hung).statusCode, 504, 'the hung write still ends, by its own timeout')
+})
+
+test('SIGTERM with 20 merges in flight: each finishes with 2xx, new requests get 503, the process exits 0', async (t) => {
+  const simulator = await startSimulator({ port: 0 })
+  t.after(() => simulator.close())
+  const ids = Array.from({ length: 20 }, () => simulator.createSession({ metadata: { events: [{ eventId: 'e1' }] } }).sessionId!)
+  const graceMs = 10_000
+  const server = await startProxyProcess(t, simulator, graceMs)
+  simulator.setLatency({ op: 'all', ms: 400 })
+
+  const merges = ids.map((id, i) => patchOverHttp(server.port, id, { n: i }))
+  // Every cycle has started its read and none has written: SIGTERM lands between reads and writes.
+  await waitUntil(() => upstreamCalls(simulator, 'GET') === ids.length)
+  assert.equal(upstreamCalls(simulator, 'PATCH'), 0)
+  const signalledAt = performance.now()
+  server.kill('SIGTERM')
+  await server.waitForLog((entry) => entry.msg === 'shutting down: draining')
+
+  const refused = await patchOverHttp(server.port, ids[0]!, { late: true })
+  assert.equal(refused.status, 503)
+  assert.equal(JSON.parse(refused.body).type, 'E_SHUTTING_DOWN')
+  assert.equal(refused.headers['retry-after'], '1')
+  assert.equal(refused.headers.connection, 'close')
+  assert.equal((await rawRequest(server.port, 'GET', '/readyz')).status, 503)
+  assert.equal((await rawRequest(server.port, 'GET', '/healthz')).status, 200)
+
+  const answers = await Promise.all(merges)
+  assert.deepEqual(answers.map((answer) => answer.status), Array(ids.length).fill(200))
+  assert.equal(await server.exited, 0)
+  assert.ok(performance.now() - signalledAt < graceMs, 'exited within SHUTDOWN_GRACE_MS')
+  assert.ok(server.logs.some((entry) => entry.msg === 'drained and closed'))
+  ids.forEach((id, i) => assert.deepEqual(simulator.getSession(id)!.metadata, { events: [{ eventId: 'e1' }], n: i }, id))
+  assert.equal(upstreamCalls(simulator, 'PATCH'), ids.length)
+})
+
+test('SIGTERM with a write that never ends: the process exits 1 once SHUTDOWN_GRACE_MS runs out', async (t) => {
+  const simulator = await startSimulator({ port: 0 })
+  t.after(() => simulator.close())
+  const graceMs = 300
+  const server = await startProxyProcess(t, simulator, graceMs)
+  simulator.injectFault({ op: 'write', kind: 'hang', count: 1 })
+
+  const hung = patchOverHttp(server.port, simulator.seededSessionIds[0]!, { a: 1 }).catch((error: Error) => error)
+  await waitUntil(() => upstreamCalls(simulator, 'PATCH') === 1)
+  const signalledAt = performance.now()
+  server.kill('SIGTERM')
+  assert.equal(await server.exited, 1)
+  assert.ok(performance.now() - signalledAt >= graceMs - 50, 'it waited for the grace period')
+  assert.ok(server.logs.some((entry) => entry.msg === 'SHUTDOWN_GRACE_MS ran out before the drain finished'))
+  assert.ok((await hung) instanceof Error, 'the unanswered caller sees the connection end')
+})
