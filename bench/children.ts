@@ -1,0 +1,156 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { LoadResult, LoadSpec } from './load-spec.ts'
+
+// Every process of a run: the simulator, the proxies and the load generators. Each is tracked from its
+// spawn, so a failure, a timeout or Ctrl-C anywhere still ends them all.
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const running = new Set<ChildProcess>()
+
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL')
+})
+
+/** A plain `node` child (never an npm or tsx wrapper), so its pid is the process whose memory is measured. */
+function spawnNode(name: string, args: string[], env: Record<string, string> = {}): ChildProcess {
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  running.add(child)
+  child.once('exit', () => running.delete(child))
+  child.stderr!.on('data', (chunk: Buffer) => process.stderr.write(prefixLines(name, chunk)))
+  return child
+}
+
+function prefixLines(name: string, chunk: Buffer): string {
+  return chunk.toString('utf8').replace(/^(?=.)/gm, `[${name}] `)
+}
+
+/** A timeout that never holds the process open by itself. */
+const unrefSleep = (ms: number) => sleep(ms, undefined, { ref: false })
+
+/** Ends a child: SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
+export async function stop(child: ChildProcess, graceMs = 3_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  child.kill('SIGTERM')
+  if ((await Promise.race([exited.then(() => true), unrefSleep(graceMs).then(() => false)])) === false) {
+    child.kill('SIGKILL')
+    await exited
+  }
+}
+
+export async function stopAll(): Promise<void> {
+  await Promise.all([...running].map((child) => stop(child)))
+}
+
+/** A port the OS just handed out on loopback. The proxy is told it through PORT, since it logs nothing at warn. */
+export function findFreePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))))
+    })
+  })
+}
+
+/** Rejects if the child exits first or the wait exceeds `timeoutMs`. */
+async function waitFor<T>(child: ChildProcess, what: string, ready: Promise<T>, timeoutMs = 20_000): Promise<T> {
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code, signal) => reject(new Error(`${what} exited (${signal ?? code}) before it was ready`))),
+  )
+  const timedOut = unrefSleep(timeoutMs).then(() => {
+    throw new Error(`${what} was not ready within ${timeoutMs} ms`)
+  })
+  return Promise.race([ready, exited, timedOut])
+}
+
+export interface SimulatorProcess {
+  child: ChildProcess
+  url: string
+  token: string
+}
+
+/** The simulator CLI on a port the OS picks; its URL is read from the line it prints once listening. */
+export async function startSimulatorProcess(dist: string, token: string): Promise<SimulatorProcess> {
+  const args = [join(dist, 'simulator/main.js'), '--port', '0', '--host', '127.0.0.1', '--token', token]
+  const child = spawnNode('simulator', args)
+  const listening = new Promise<string>((resolve) => {
+    let seen = ''
+    child.stdout!.on('data', (chunk: Buffer) => {
+      seen += chunk.toString('utf8')
+      const url = /listening on (http:\/\/\S+)/.exec(seen)?.[1]
+      if (url) resolve(url)
+    })
+  })
+  return { child, url: await waitFor(child, 'the simulator', listening), token }
+}
+
+export interface ProxyProcess {
+  child: ChildProcess
+  url: string
+}
+
+/** The real entry point (src/server.ts, compiled), configured through its environment like a deployment. */
+export async function startProxyProcess(dist: string, env: Record<string, string>): Promise<ProxyProcess> {
+  const port = await findFreePort()
+  const child = spawnNode('proxy', [join(dist, 'server.js')], { ...env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' })
+  child.stdout!.on('data', (chunk: Buffer) => process.stderr.write(prefixLines('proxy', chunk)))
+  const url = `http://127.0.0.1:${port}`
+  await waitFor(child, 'the proxy', pollHealthz(url))
+  return { child, url }
+}
+
+async function pollHealthz(url: string): Promise<void> {
+  for (;;) {
+    const healthy = await fetch(`${url}/healthz`).then((response) => response.ok, () => false)
+    if (healthy) return
+    await sleep(50)
+  }
+}
+
+/** The child's peak resident set (VmHWM, Linux), in MB; read before it is stopped. */
+export function peakRssMb(child: ChildProcess): number | undefined {
+  try {
+    const status = readFileSync(`/proc/${child.pid}/status`, 'utf8')
+    const kb = /^VmHWM:\s+(\d+) kB/m.exec(status)?.[1]
+    return kb === undefined ? undefined : Number(kb) / 1024
+  } catch {
+    return undefined
+  }
+}
+
+/** CPU time (user + system) a child has used so far, in ms: Linux /proc, at 100 ticks a second. */
+export function cpuTimeMs(child: ChildProcess): number {
+  const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10
+}
+
+/** One load-generator run in its own process; resolves with what it measured. */
+export async function runLoad(spec: LoadSpec, timeoutMs = 90_000): Promise<LoadResult> {
+  const child = spawnNode('load', ['--import', 'tsx', 'bench/load.ts', JSON.stringify(spec)])
+  let output = ''
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')))
+  const finished = new Promise<void>((resolve, reject) =>
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`the load generator exited with ${code}`)))),
+  )
+  const timedOut = unrefSleep(timeoutMs).then(() => {
+    throw new Error(`the load generator did not finish within ${timeoutMs} ms`)
+  })
+  try {
+    await Promise.race([finished, timedOut])
+  } finally {
+    await stop(child)
+  }
+  return JSON.parse(output) as LoadResult
+}

@@ -1,0 +1,141 @@
+import type { HotRun } from './hot-session.ts'
+import type { OverheadRow } from './overhead.ts'
+import type { RateLimitResult } from './rate-limit.ts'
+
+export interface Machine {
+  cpus: number
+  cpuModel: string
+  node: string
+  platform: string
+  memoryGb: number
+  /** 1-minute load average before and after the run: other work on the machine skews every figure. */
+  loadBefore: number
+  loadAfter: number
+}
+
+export interface BenchResults {
+  startedAt: string
+  durationS: number
+  machine: Machine
+  overhead: { aifiMaxRps: number; rows: OverheadRow[] }
+  hotSession: {
+    latencyMs: number
+    patches: number
+    /** One merge through the proxy, alone, at the same latency: the unit of the wall-time target. */
+    singleMergeMs: number
+    naiveSingleMergeMs: number
+    proxy: HotRun
+    proxyWithoutLimiter: HotRun
+    naive: HotRun
+  }
+  rateLimit: RateLimitResult
+  memory: { peakRssMb: number; byProxy: Record<string, number> }
+}
+
+export interface Target {
+  name: string
+  goal: string
+  measured: string
+  met: boolean
+}
+
+export function evaluateTargets(results: BenchResults): Target[] {
+  const { hotSession: hot, memory } = results
+  const first = results.overhead.rows.find((row) => row.concurrency === 1)!
+  const widest = results.overhead.rows.find((row) => row.concurrency === 64)!
+  const wallBound = 10 * hot.singleMergeMs
+  return [
+    { name: 'Hot session: keys lost', goal: '0', measured: `${hot.proxy.keysLost} (${hot.proxy.failed} failed)`, met: hot.proxy.keysLost === 0 && hot.proxy.failed === 0 },
+    { name: 'Hot session: upstream requests', goal: '≤ 10 (naive: 400)', measured: `${hot.proxy.upstreamRequests}`, met: hot.proxy.upstreamRequests <= 10 },
+    {
+      name: 'Hot session: wall time',
+      goal: `≤ 10 × single merge (${ms(hot.singleMergeMs)} ms) = ${ms(wallBound)} ms`,
+      measured: `${ms(hot.proxy.wallMs)} ms`,
+      met: hot.proxy.wallMs <= wallBound,
+    },
+    { name: 'Overhead at concurrency 1: added p50', goal: '≤ 1 ms', measured: `${ms(first.addedP50Ms)} ms`, met: first.addedP50Ms <= 1 },
+    { name: 'Throughput at concurrency 64', goal: '≥ 60% of naive', measured: pct(widest.throughputRatio), met: widest.throughputRatio >= 0.6 },
+    { name: 'Peak RSS of the proxy', goal: '< 150 MB', measured: `${memory.peakRssMb.toFixed(1)} MB`, met: memory.peakRssMb < 150 },
+    { name: 'Rate limit: 503s from the simulator', goal: '0', measured: `${results.rateLimit.simulator503s}`, met: results.rateLimit.simulator503s === 0 },
+  ]
+}
+
+/** The run as Markdown: readable in a terminal, and what bench/RESULTS.md is made of. */
+export function renderMarkdown(results: BenchResults, targets: Target[]): string {
+  const { machine: m, overhead, hotSession: hot, rateLimit: rate, memory } = results
+  const hotRow = (label: string, run: HotRun) =>
+    row(label, `${ms(run.wallMs)} ms`, `${run.upstreamRequests} (${run.upstreamReads} GET + ${run.upstreamWrites} PATCH)`, run.keysLost, run.failed, run.eventsKept ? 'yes' : 'NO', run.maxConcurrentPatches)
+  return [
+    `Run of ${results.startedAt}, ${results.durationS.toFixed(0)} s. Machine: ${m.cpus} cores (${m.cpuModel}), ${m.memoryGb.toFixed(0)} GB, ` +
+      `Node ${m.node} on ${m.platform}; 1-minute load average ${m.loadBefore.toFixed(2)} before, ${m.loadAfter.toFixed(2)} after.`,
+    '',
+    `### 1. Overhead (zero latency, one session per worker, AIFI_MAX_RPS=${overhead.aifiMaxRps}, median of ${overhead.rows[0]?.rounds.naive.length ?? 0} rounds)`,
+    '',
+    row('concurrency', 'merges/run', 'p50 naive', 'p50 proxy', 'p50 added', 'p50 ratio', 'p99 naive', 'p99 proxy', 'p99 ratio', 'merges/s naive', 'merges/s proxy', 'throughput ratio'),
+    row(...Array<string>(12).fill('---')),
+    ...overhead.rows.map((r) =>
+      row(r.concurrency, r.count, ms(r.naive.p50Ms), ms(r.proxy.p50Ms), `+${ms(r.addedP50Ms)}`, `${r.p50Ratio.toFixed(2)}×`, ms(r.naive.p99Ms), ms(r.proxy.p99Ms),
+        `${r.p99Ratio.toFixed(2)}×`, r.naive.throughput.toFixed(0), r.proxy.throughput.toFixed(0), pct(r.throughputRatio)),
+    ),
+    '',
+    `Latencies in ms. Failed requests: ${overhead.rows.reduce((sum, r) => sum + r.naive.failed + r.proxy.failed, 0)}.`,
+    '',
+    'CPU time per merge, in µs (user + system, all rounds; the machine has ' + `${m.cpus} cores for all three processes):`,
+    '',
+    row('concurrency', 'naive: load', 'naive: simulator', 'naive: total', 'proxy: load', 'proxy: proxy', 'proxy: simulator', 'proxy: total'),
+    row(...Array<string>(8).fill('---')),
+    ...overhead.rows.map(({ concurrency, cpu: { naive, proxy } }) =>
+      row(concurrency, us(naive.load), us(naive.simulator), us(naive.total), us(proxy.load), us(proxy.proxy), us(proxy.simulator), us(proxy.total)),
+    ),
+    '',
+    `### 2. Hot session (${hot.patches} concurrent patches to one session, ${hot.latencyMs} ms on every AiFi call)`,
+    '',
+    row('client', 'wall time', 'upstream requests', 'keys lost', 'failed', 'events kept', 'max concurrent PATCHes'),
+    row('---', '---', '---', '---', '---', '---', '---'),
+    hotRow('proxy, default AIFI_MAX_RPS=20', hot.proxy),
+    hotRow(`proxy, AIFI_MAX_RPS=${overhead.aifiMaxRps}`, hot.proxyWithoutLimiter),
+    hotRow(`${hot.patches} naive clients`, hot.naive),
+    '',
+    `A single merge alone: ${ms(hot.singleMergeMs)} ms through the proxy, ${ms(hot.naiveSingleMergeMs)} ms naive.`,
+    '',
+    `### 3. AiFi's rate limit (simulator at ${rate.aifiRps} rps, proxy at its default AIFI_MAX_RPS=20)`,
+    '',
+    row('patches', 'sessions', 'concurrency', 'delivered', 'failed', 'wall time', 'patches/s', 'upstream requests', 'upstream rps', '503s from the simulator'),
+    row(...Array<string>(10).fill('---')),
+    row(rate.patches, rate.sessions, rate.concurrency, rate.delivered, describeFailures(rate.failures), `${(rate.wallMs / 1000).toFixed(1)} s`,
+      rate.patchesPerSecond.toFixed(1), rate.upstreamRequests, rate.upstreamRps.toFixed(1), rate.simulator503s),
+    '',
+    '### 4. Memory',
+    '',
+    `Peak RSS of the proxy (VmHWM): **${memory.peakRssMb.toFixed(1)} MB** — ` +
+      Object.entries(memory.byProxy).map(([name, mb]) => `${name}: ${mb.toFixed(1)} MB`).join('; ') + '.',
+    '',
+    '### Targets',
+    '',
+    row('target', 'goal', 'measured', 'met'),
+    row('---', '---', '---', '---'),
+    ...targets.map((t) => row(t.name, t.goal, t.measured, t.met ? 'met' : '**not met**')),
+    '',
+  ].join('\n')
+}
+
+function row(...cells: Array<string | number>): string {
+  return `| ${cells.join(' | ')} |`
+}
+
+function ms(value: number): string {
+  return value < 10 ? value.toFixed(2) : value < 100 ? value.toFixed(1) : value.toFixed(0)
+}
+
+function us(value: number): string {
+  return value.toFixed(0)
+}
+
+function pct(ratio: number): string {
+  return `${(ratio * 100).toFixed(1)}%`
+}
+
+function describeFailures(failures: Record<string, number>): string {
+  const entries = Object.entries(failures)
+  return entries.length === 0 ? '0' : entries.map(([status, count]) => `${count} × ${status}`).join(', ')
+}

@@ -1,0 +1,127 @@
+import { randomBytes } from 'node:crypto'
+import { writeFileSync } from 'node:fs'
+import { cpus, loadavg, totalmem } from 'node:os'
+import { buildSources, type Build } from './build.ts'
+import { cpuTimeMs, peakRssMb, startProxyProcess, startSimulatorProcess, stop, stopAll, type ProxyProcess } from './children.ts'
+import type { Endpoints } from './endpoints.ts'
+import { HOT_LATENCY_MS, HOT_PATCHES, measureSingleMerge, runHotSession, type Client } from './hot-session.ts'
+import { measureOverhead } from './overhead.ts'
+import { measureRateLimit } from './rate-limit.ts'
+import { evaluateTargets, renderMarkdown, type BenchResults } from './report.ts'
+import { createSimControl } from './sim-control.ts'
+
+// `npm run bench`: every scenario in one run of about a minute and a half, on 127.0.0.1 only. Prints the
+// results as Markdown and writes bench/results.json. A hard limit ends everything if anything hangs.
+
+const HARD_LIMIT_MS = 240_000
+/** "Unlimited" for scenario 1, so the comparison with naive clients measures the proxy, not its limiter. */
+const UNLIMITED_RPS = 1_000_000
+const RESULTS_FILE = new URL('results.json', import.meta.url)
+
+let build: Build | undefined
+let stopping = false
+
+async function shutDown(exitCode: number): Promise<void> {
+  if (stopping) return
+  stopping = true
+  await stopAll()
+  build?.remove()
+  process.exit(exitCode)
+}
+
+async function main(): Promise<void> {
+  const startedAt = new Date()
+  const loadBefore = loadavg()[0]!
+  console.error('bench: compiling src/ ...')
+  build = await buildSources()
+  const token = randomBytes(12).toString('hex')
+  const callerKey = randomBytes(12).toString('hex')
+  const simulator = await startSimulatorProcess(build.dist, token)
+  const sim = createSimControl(simulator.url)
+  const startProxy = (maxRps?: number) =>
+    startProxyProcess(build!.dist, {
+      NODE_ENV: 'production',
+      AIFI_BASE_URL: simulator.url,
+      AIFI_API_TOKEN: token,
+      PROXY_API_KEYS: `bench:${callerKey}`,
+      ...(maxRps === undefined ? {} : { AIFI_MAX_RPS: String(maxRps) }),
+    })
+  const endpointsOf = (proxy: ProxyProcess): Endpoints => ({
+    simulatorUrl: simulator.url,
+    simulatorAuthorization: `Bearer ${token}`,
+    proxyUrl: proxy.url,
+    proxyAuthorization: `Bearer ${callerKey}`,
+  })
+  const proxyClient = (proxy: ProxyProcess): Client => ({ mode: 'proxy', origin: proxy.url, authorization: `Bearer ${callerKey}` })
+  const naiveClient: Client = { mode: 'naive', origin: simulator.url, authorization: `Bearer ${token}` }
+  const byProxy: Record<string, number> = {}
+
+  console.error('bench: 1. overhead')
+  const fast = await startProxy(UNLIMITED_RPS)
+  const overheadRows = await measureOverhead(endpointsOf(fast), sim, () => ({ proxy: cpuTimeMs(fast.child), simulator: cpuTimeMs(simulator.child) }))
+  console.error('bench: 2. hot session')
+  const proxyWithoutLimiter = await runHotSession(proxyClient(fast), sim)
+  byProxy[`AIFI_MAX_RPS=${UNLIMITED_RPS} (scenarios 1, 2)`] = peakRssMb(fast.child) ?? NaN
+  await stop(fast.child)
+
+  const standard = await startProxy()
+  const singleMergeMs = await measureSingleMerge(proxyClient(standard), sim)
+  const naiveSingleMergeMs = await measureSingleMerge(naiveClient, sim)
+  const hotProxy = await runHotSession(proxyClient(standard), sim)
+  const hotNaive = await runHotSession(naiveClient, sim)
+  console.error('bench: 3. rate limit')
+  const rateLimit = await measureRateLimit(endpointsOf(standard), sim)
+  byProxy['default AIFI_MAX_RPS=20 (scenarios 2, 3)'] = peakRssMb(standard.child) ?? NaN
+  await stop(standard.child)
+  await stop(simulator.child)
+
+  const results: BenchResults = {
+    startedAt: startedAt.toISOString(),
+    durationS: (Date.now() - startedAt.getTime()) / 1000,
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
+      node: process.version,
+      platform: `${process.platform} ${process.arch}`,
+      memoryGb: totalmem() / 2 ** 30,
+      loadBefore,
+      loadAfter: loadavg()[0]!,
+    },
+    overhead: { aifiMaxRps: UNLIMITED_RPS, rows: overheadRows },
+    hotSession: {
+      latencyMs: HOT_LATENCY_MS,
+      patches: HOT_PATCHES,
+      singleMergeMs,
+      naiveSingleMergeMs,
+      proxy: hotProxy,
+      proxyWithoutLimiter,
+      naive: hotNaive,
+    },
+    rateLimit,
+    memory: { peakRssMb: Math.max(...Object.values(byProxy)), byProxy },
+  }
+  const targets = evaluateTargets(results)
+  writeFileSync(RESULTS_FILE, `${JSON.stringify({ ...results, targets }, null, 2)}\n`)
+  process.stdout.write(`${renderMarkdown(results, targets)}\n`)
+  console.error('bench: wrote bench/results.json')
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`bench: ${signal}, stopping every child process`)
+    void shutDown(130)
+  })
+}
+setTimeout(() => {
+  console.error(`bench: not done after ${HARD_LIMIT_MS / 1000} s, giving up`)
+  void shutDown(1)
+}, HARD_LIMIT_MS).unref()
+
+main().then(
+  () => shutDown(0),
+  (error: unknown) => {
+    // After a signal or the hard limit, the failures of children being stopped are expected, not news.
+    if (!stopping) console.error('bench failed:', error)
+    return shutDown(1)
+  },
+)

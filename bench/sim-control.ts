@@ -1,0 +1,38 @@
+import { request } from 'undici'
+import type { SimulatorCounters } from '../src/simulator/simulator.ts'
+
+// The simulator's `/__sim/` controls, driven over HTTP from the orchestrator's process.
+
+export type SimControl = ReturnType<typeof createSimControl>
+
+export function createSimControl(url: string) {
+  async function send(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+    const response = await request(`${url}/__sim/${path}`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    })
+    const text = await response.body.text()
+    if (response.statusCode >= 300) throw new Error(`simulator ${method} ${path}: ${response.statusCode} ${text}`)
+    return text === '' ? undefined : JSON.parse(text)
+  }
+
+  /** A session like AiFi's: a few events from its feeds next to the retailer's own keys. */
+  async function createSession(): Promise<string> {
+    const events = Array.from({ length: 3 }, (_, i) => ({ eventId: `evt-${i}`, metadata: { source: 'thirdPartyDevice', i } }))
+    const metadata = { events, channel: 'app', loyalty: { tier: 'silver', points: 120 } }
+    const session = (await send('POST', 'sessions', { metadata })) as { sessionId: string }
+    return session.sessionId
+  }
+
+  return {
+    createSession,
+    createSessions: (count: number) => Promise.all(Array.from({ length: count }, () => createSession())),
+    metadataOf: async (sessionId: string) =>
+      ((await send('GET', `sessions/${encodeURIComponent(sessionId)}`)) as { metadata: Record<string, unknown> }).metadata,
+    setLatency: (ms: number) => send('POST', 'latency', { op: 'all', ms }),
+    setRateLimit: (rps: number | null) => send('POST', 'rate-limit', { rps }),
+    counters: async () => (await send('GET', 'counters')) as SimulatorCounters,
+    resetCounters: () => send('POST', 'counters/reset'),
+  }
+}
