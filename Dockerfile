@@ -25,4 +25,6 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # SIGTERM starts the drain (SPEC §8); give `docker stop -t` / terminationGracePeriodSeconds more than SHUTDOWN_GRACE_MS.
 STOPSIGNAL SIGTERM
-CMD ["node", "dist/server.js"]
+# A heap that grows 20% at a time instead of V8's default factor: under heavy load this keeps peak RSS
+# about a quarter lower (bench/RESULTS.md) for a few percent of CPU, with no cap that could end in OOM.
+CMD ["node", "--heap-growing-percent=20", "dist/server.js"]

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { LoadResult, LoadSpec } from './load-spec.ts'
+import { readImageCommand } from '../scripts/image-command.ts'
 
 // Every process of a run: the simulator, the proxies and the load generators. Each is tracked from its
 // spawn, so a failure, a timeout or Ctrl-C anywhere still ends them all.
@@ -100,10 +101,15 @@ export interface ProxyProcess {
   url: string
 }
 
-/** The real entry point (src/server.ts, compiled), configured through its environment like a deployment. */
+/**
+ * The real entry point (src/server.ts, compiled), started with the image's node flags (the Dockerfile's CMD) and
+ * configured through its environment like a deployment.
+ */
 export async function startProxyProcess(dist: string, env: Record<string, string>): Promise<ProxyProcess> {
   const port = await findFreePort()
-  const child = spawnNode('proxy', [join(dist, 'server.js')], { ...env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' })
+  const [, ...imageArgs] = await readImageCommand()
+  const args = imageArgs.map((arg) => (arg === 'dist/server.js' ? join(dist, 'server.js') : arg))
+  const child = spawnNode('proxy', args, { ...env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' })
   child.stdout!.on('data', (chunk: Buffer) => process.stderr.write(prefixLines('proxy', chunk)))
   const url = `http://127.0.0.1:${port}`
   await waitFor(child, 'the proxy', pollHealthz(url))

@@ -1,5 +1,4 @@
 import type { FastifyBaseLogger } from 'fastify'
-import { createClient } from 'redis'
 import type { Config } from './config.ts'
 import { createRedisLock } from './coordinator/redis-lock.ts'
 import { createLocalLock, type SessionLock } from './coordinator/session-lock.ts'
@@ -15,12 +14,14 @@ export interface Coordination {
 
 /**
  * What replicas share: with REDIS_URL, the session locks and the Idempotency-Key answers live in Redis;
- * without it, one replica needs neither beyond its own memory.
+ * without it, one replica needs neither beyond its own memory, and the Redis client is not even loaded
+ * (it costs about 10 MB of memory).
  */
-export function createCoordination(config: Config, logger: FastifyBaseLogger): Coordination {
+export async function createCoordination(config: Config, logger: FastifyBaseLogger): Promise<Coordination> {
   if (config.redisUrl === undefined) {
     return { lock: createLocalLock(), idempotency: createMemoryIdempotencyStore(), close: async () => {} }
   }
+  const { createClient } = await import('redis')
   const client = createClient({
     url: config.redisUrl,
     // Fail fast while disconnected (a 503 now beats a request parked until its deadline), and keep reconnecting.

@@ -9,7 +9,7 @@ async function main(): Promise<void> {
   const config = loadConfig()
   const logger = createLogger(config)
   const target = await resolveUpstreamTarget(config)
-  const coordination = createCoordination(config, logger)
+  const coordination = await createCoordination(config, logger)
   const app = await buildApp({
     config,
     aifiBaseUrl: target.baseUrl,

@@ -9,6 +9,7 @@ import { promisify } from 'node:util'
 import { startSimulator } from '../src/simulator/simulator.ts'
 import { CALLER_AUTH, CALLER_SECRET, SESSIONS, rawRequest } from './helper.ts'
 import { startServerProcess } from './process-helper.ts'
+import { readImageCommand } from '../scripts/image-command.ts'
 
 const REPO = fileURLToPath(new URL('..', import.meta.url))
 const run = promisify(execFile)
@@ -58,8 +59,10 @@ test('the runtime stage without Docker: a production-only install of the build s
 
   const simulator = await startSimulator({ port: 0 })
   t.after(() => simulator.close())
+  const [node, ...imageArgs] = await readImageCommand()
+  assert.equal(node, 'node')
   const server = await startServerProcess(t, {
-    args: ['dist/server.js'],
+    args: imageArgs,
     cwd: folder,
     env: { NODE_ENV: 'production', AIFI_BASE_URL: simulator.url, AIFI_API_TOKEN: simulator.token, PROXY_API_KEYS: `tester:${CALLER_SECRET}` },
   })

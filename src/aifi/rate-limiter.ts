@@ -12,10 +12,16 @@ export interface RateLimiter {
 
 /**
  * A token bucket in its GCRA form (one "theoretical arrival time" instead of a token count), so reserving
- * several tokens at once is exact. The burst is one read-merge-write cycle: AiFi's own limiter (about 20/s,
- * answering 503) must never see more than `ratePerSecond` over any second from this process.
+ * several tokens at once is exact. Sustained traffic never exceeds `ratePerSecond`; after a quiet spell, up to
+ * `burst` calls may go at once. The default burst is two read-merge-write cycles: enough that a hot session's
+ * second batch need not wait a whole cycle's spacing, small enough that any one second carries at most a
+ * few calls over the rate, which a bucket-style limiter like AiFi's (about 20/s, 503 above) absorbs.
  */
-export function createRateLimiter(ratePerSecond: number, burst = 2, now: () => number = performance.now.bind(performance)): RateLimiter {
+export function createRateLimiter(
+  ratePerSecond: number,
+  burst = 4,
+  now: () => number = performance.now.bind(performance),
+): RateLimiter {
   const interval = 1000 / ratePerSecond
   const tolerance = Math.max(0, burst - 1) * interval
   let theoreticalArrival = 0

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { setMaxListeners } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import { handleApiRequest, type ApiDeps } from './api-handler.ts'
 import { appendedEventSchema, faultSpecSchema, latencySchema, rateLimitSchema } from './control-schemas.ts'
@@ -47,6 +48,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const faults = createFaultQueues()
   const counters = createCounterRecorder()
   const closing = new AbortController()
+  // Every request waiting out injected latency listens for close(); hundreds at once is normal in a benchmark.
+  setMaxListeners(0, closing.signal)
 
   // Controls are validated here too, so a test's typo fails loudly instead of silently doing nothing.
   const controls: SimulatorControls = {
