@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
+import { validatorCompiler } from 'fastify-type-provider-zod'
 import { createAifiClient } from './aifi/aifi-client.ts'
 import { createRateLimiter } from './aifi/rate-limiter.ts'
 import { defaultRetryPolicy } from './aifi/retry.ts'
@@ -11,9 +11,11 @@ import { createLocalLock, type SessionLock } from './coordinator/session-lock.ts
 import { createSessionQueues, type SessionQueues } from './coordinator/session-queues.ts'
 import { createSessionService } from './coordinator/session-service.ts'
 import { createAuthenticator, type AuthSettings } from './http/auth.ts'
+import { handleClientError } from './http/client-error.ts'
 import { handleFrameworkError, registerErrorHandling } from './http/error-handler.ts'
 import { registerJsonBodyParser } from './http/json-body-parser.ts'
 import { registerMethodNotAllowed } from './http/method-not-allowed.ts'
+import { serverTimeoutOptions, type ServerTimeouts } from './http/server-timeouts.ts'
 import type { IdempotencyStore } from './idempotency/idempotency-store.ts'
 import { createMemoryIdempotencyStore } from './idempotency/memory-store.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
@@ -35,6 +37,8 @@ export interface AppOptions {
   /** The process logger (see createLogger); without it, fastify's `logger` option applies (false in tests). */
   loggerInstance?: FastifyBaseLogger
   logger?: FastifyServerOptions['logger']
+  /** How long a client may take to send a request (SPEC §3.5); the SPEC values by default. */
+  serverTimeouts?: ServerTimeouts
 }
 
 declare module 'fastify' {
@@ -51,7 +55,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: options.logger ?? false }),
     bodyLimit: config.bodyLimitBytes,
-    requestTimeout: 30_000,
+    ...serverTimeoutOptions(options.serverTimeouts),
     routerOptions: { maxParamLength: 1024 },
     // A caller's X-Request-Id is kept when it is a plain token; anything else could forge log lines.
     genReqId: (request) => {
@@ -59,13 +63,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       return typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID()
     },
     frameworkErrors: handleFrameworkError,
+    clientErrorHandler: handleClientError,
     logController: new LogController({ requestIdLogLabel: 'requestId' }),
     // Draining answers E_SHUTTING_DOWN in AiFi's shape before close() is called (see shutdown.ts).
     return503OnClosing: false,
   })
-  app.server.headersTimeout = 10_000
   app.setValidatorCompiler(validatorCompiler)
-  app.setSerializerCompiler(serializerCompiler)
+  // Response schemas document the API; validating AiFi's answers again on the way out would only cost CPU
+  // (they were parsed on the way in) and could strip fields AiFi added, which must pass through.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data))
 
   const metrics = options.metrics ?? createMetrics()
   const lock = options.lock ?? createLocalLock()
@@ -102,7 +108,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     reply.header('x-request-id', request.id)
   })
   registerJsonBodyParser(app, config.bodyLimitBytes)
-  registerErrorHandling(app, (type) => metrics.requests.inc({ outcome: type }))
+  registerErrorHandling(app, (outcome) => metrics.requests.inc({ outcome }))
   await registerOpenApi(app)
 
   // The API scope: refused while draining, before its own session-id and auth checks.

@@ -14,6 +14,10 @@ export interface CallerKey {
   secret: string
 }
 
+// Printable ASCII, with no space at either end (a presented key is trimmed).
+const PRINTABLE_ASCII = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/
+const KEY_NAME = /^[\w.-]+$/
+
 /** `name:secret,name:secret`. Only the first `:` separates: secrets may contain `:` themselves (SPEC §5). */
 const callerKeysSchema = optionalText.transform((value, ctx): CallerKey[] | undefined => {
   if (value === undefined) return undefined
@@ -25,6 +29,11 @@ const callerKeysSchema = optionalText.transform((value, ctx): CallerKey[] | unde
     if (separator <= 0 || name === '' || secret === '') {
       // Never echo the pair: it holds a secret.
       ctx.addIssue({ code: 'custom', message: 'expected name:secret pairs separated by commas' })
+      return z.NEVER
+    }
+    // A secret travels in an HTTP header, which Node reads as latin1: anything but printable ASCII could never match.
+    if (!PRINTABLE_ASCII.test(secret) || !KEY_NAME.test(name)) {
+      ctx.addIssue({ code: 'custom', message: 'names are letters, digits, _ . - and secrets printable ASCII' })
       return z.NEVER
     }
     keys.push({ name, secret })

@@ -53,6 +53,13 @@ test('a malformed caller key is refused without echoing it', () => {
   assert.doesNotMatch(message, /s3cr3t/)
 })
 
+test('caller secrets must be printable ASCII, since they travel in an HTTP header', () => {
+  for (const keys of ['a:sécret', 'a: padded', 'bad name:x']) {
+    assert.match(configError({ AIFI_BASE_URL: BASE, AIFI_API_TOKEN: 't', PROXY_API_KEYS: keys }), /PROXY_API_KEYS/)
+  }
+  assert.equal(loadConfig({ PROXY_API_KEYS: 'svc.a-1:!#$%&*+/=?^`{|}~"' }).callerKeys?.[0]?.secret, '!#$%&*+/=?^`{|}~"')
+})
+
 test('AIFI_API_TOKEN without PROXY_API_KEYS is refused: it would be an open relay', () => {
   assert.match(configError({ AIFI_BASE_URL: BASE, AIFI_API_TOKEN: 'tok' }), /AIFI_API_TOKEN: .*open relay/)
   assert.match(configError({ AIFI_API_TOKEN: 'tok' }), /AIFI_API_TOKEN/)

@@ -6,6 +6,7 @@ import { buildApp } from '../src/app.ts'
 import { loadConfig, type Config } from '../src/config.ts'
 import type { SessionLock } from '../src/coordinator/session-lock.ts'
 import type { AuthSettings } from '../src/http/auth.ts'
+import type { ServerTimeouts } from '../src/http/server-timeouts.ts'
 import type { IdempotencyStore } from '../src/idempotency/idempotency-store.ts'
 import { startSimulator, type Simulator, type SimulatorOptions } from '../src/simulator/simulator.ts'
 
@@ -23,6 +24,8 @@ export interface TestAppOptions {
   logger?: FastifyServerOptions['logger']
   /** A logger writing to a stream the test reads (see createLogger). */
   loggerInstance?: FastifyBaseLogger
+  /** Short client timeouts for slow-client tests; the SPEC values otherwise. */
+  serverTimeouts?: ServerTimeouts
 }
 
 export interface TestApp {
@@ -50,6 +53,7 @@ export async function startTestApp(t: TestContext, options: TestAppOptions = {})
     auth,
     lock: options.lock,
     idempotency: options.idempotency,
+    serverTimeouts: options.serverTimeouts,
     ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: options.logger ?? false }),
   })
   t.after(async () => {

@@ -105,3 +105,16 @@ test('the in-memory store is bounded in size and forgets answers after its TTL',
   now = 1_001
   assert.equal((await store.begin('d', 'f')).kind, 'started', 'expired after the TTL')
 })
+
+test('the in-memory store is bounded in bytes too: answers holding large sessions evict the oldest', async () => {
+  const store = createMemoryIdempotencyStore({ maxBytes: 1_000_000 })
+  const large = { statusCode: 200, body: 'x'.repeat(200_000), etag: '"e"', mergeResult: 'applied' }
+  for (const key of ['a', 'b', 'c', 'd']) {
+    await store.begin(key, 'f')
+    await store.complete(key, 'f', large)
+  }
+  assert.ok(store.bytes() <= 1_000_000, `${store.bytes()} bytes kept`)
+  assert.equal(store.size(), 2)
+  assert.equal((await store.begin('a', 'f')).kind, 'started', 'the oldest answer was evicted')
+  assert.equal((await store.begin('d', 'f')).kind, 'replay')
+})

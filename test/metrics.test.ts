@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { FastifyInstance } from 'fastify'
-import { CALLER_SECRET, getSession, patchSession, startTestApp } from './helper.ts'
+import { CALLER_SECRET, getSession, listenOnFreePort, patchSession, rawRequest, startTestApp } from './helper.ts'
 
 /** Prometheus text format: the samples of one metric, with their labels parsed. */
 async function scrape(app: FastifyInstance) {
@@ -92,4 +92,16 @@ test('a write that fails is counted by its status, and its error by type', async
   const { value } = await scrape(app)
   assert.equal(value('aifi_proxy_upstream_requests_total', { op: 'write', status: '500' }), 1)
   assert.equal(value('aifi_proxy_requests_total', { outcome: 'E_UPSTREAM_UNAVAILABLE' }), 1)
+})
+
+test('errors answered before routing or by the method check are counted too', async (t) => {
+  const { app } = await startTestApp(t)
+  const port = await listenOnFreePort(app)
+  await rawRequest(port, 'DELETE', '/api/admin/v2/sessions/abc')
+  await rawRequest(port, 'GET', '/api/admin/v2/sessions/%E0%A4%A')
+  await rawRequest(port, 'GET', '/nowhere')
+  const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body
+  assert.match(metrics, /^aifi_proxy_requests_total\{outcome="E_METHOD_NOT_ALLOWED"\} 1$/m)
+  assert.match(metrics, /^aifi_proxy_requests_total\{outcome="E_SESSION_NOT_FOUND"\} 1$/m)
+  assert.match(metrics, /^aifi_proxy_requests_total\{outcome="E_NOT_FOUND"\} 1$/m)
 })

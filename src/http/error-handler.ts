@@ -12,36 +12,51 @@ const FASTIFY_ERRORS: Record<string, ErrorType> = {
   FST_ERR_BAD_URL: 'E_NOT_FOUND',
 }
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Counts an answered request by outcome (requests_total); every error answer passes through sendError. */
+    countOutcome(outcome: string): void
+  }
+}
+
 /** The one place error bodies are shaped: AiFi's `{message, type, errors}` plus the request id (SPEC §3.4). */
-export function registerErrorHandling(app: FastifyInstance, onError: (type: ErrorType) => void): void {
+export function registerErrorHandling(app: FastifyInstance, countOutcome: (outcome: string) => void): void {
+  app.decorate('countOutcome', countOutcome)
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const proxyError = toProxyError(error)
     if (proxyError.statusCode >= 500) request.log.error({ err: error }, proxyError.message)
     else request.log.info({ type: proxyError.type, reason: proxyError.message }, 'request refused')
-    return sendError(request, reply, proxyError, onError)
+    return sendError(request, reply, proxyError)
   })
 
-  app.setNotFoundHandler((request, reply) => sendError(request, reply, new ProxyError('E_NOT_FOUND'), onError))
+  const notFound = async (request: FastifyRequest, reply: FastifyReply) =>
+    sendError(request, reply, new ProxyError('E_NOT_FOUND'))
+  app.setNotFoundHandler(notFound)
+  // fastify reads and parses the body of a request to an unknown route before its not-found handler runs, so bad
+  // JSON would be a 400; answering in onRequest puts the route check before body checks (SPEC §3.5).
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.is404) return notFound(request, reply)
+  })
 }
+
+// Router failures that, under the sessions path, can only be about the session id.
+const SESSION_ID_ERRORS = new Set(['FST_ERR_BAD_URL', 'FST_ERR_MAX_PARAM_LENGTH'])
 
 /**
  * fastify's `frameworkErrors`: failures before routing, such as a path that cannot be percent-decoded. Under the
- * sessions path that is an id that cannot be decoded: 404 E_SESSION_NOT_FOUND (SPEC §3.5).
+ * sessions path that is an id that cannot be decoded or is longer than the router's maxParamLength, so no
+ * session has it: 404 E_SESSION_NOT_FOUND (SPEC §3.5), not a missing route.
  */
 export function handleFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const underSessions = request.url.startsWith('/api/admin/v2/sessions/')
-  const type: ErrorType = error.code === 'FST_ERR_BAD_URL' && underSessions ? 'E_SESSION_NOT_FOUND' : 'E_NOT_FOUND'
+  const type: ErrorType = SESSION_ID_ERRORS.has(error.code) && underSessions ? 'E_SESSION_NOT_FOUND' : 'E_NOT_FOUND'
   request.log.info({ type, code: error.code }, 'request refused before routing')
-  sendError(request, reply, new ProxyError(type))
+  // No onRequest hook runs before routing, so the request id header (SPEC §8) is set here.
+  sendError(request, reply.header('x-request-id', request.id), new ProxyError(type))
 }
 
-export function sendError(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  error: ProxyError,
-  onError?: (type: ErrorType) => void,
-): FastifyReply {
-  onError?.(error.type)
+export function sendError(request: FastifyRequest, reply: FastifyReply, error: ProxyError): FastifyReply {
+  request.server.countOutcome(error.type)
   const body: ProxyErrorBody = { message: error.message, type: error.type, errors: error.errors, requestId: request.id }
   return reply.code(error.statusCode).headers(error.headers).type('application/json; charset=utf-8').send(body)
 }

@@ -3,33 +3,50 @@ import { IDEMPOTENCY_TTL_MS, judge, type IdempotencyRecord, type IdempotencyStor
 interface Entry {
   record: IdempotencyRecord
   expiresAt: number
+  bytes: number
 }
 
+// What an entry costs beyond its strings: the Map slot and the objects around them, roughly.
+const ENTRY_OVERHEAD_BYTES = 200
+
 /**
- * An in-process store, bounded in size: past `maxEntries` the oldest entries go first (a Map iterates in
- * insertion order), so a flood of keys costs memory up to the bound and no further.
+ * An in-process store, bounded both in entries and in bytes (an answer holds a whole session, which can be
+ * a MiB of metadata): past either bound the oldest entries go first (a Map iterates in insertion order), so a
+ * flood of keys costs memory up to the bound and no further.
  */
 export function createMemoryIdempotencyStore(
-  options: { maxEntries?: number; ttlMs?: number; now?: () => number } = {},
-): IdempotencyStore & { size(): number } {
+  options: { maxEntries?: number; maxBytes?: number; ttlMs?: number; now?: () => number } = {},
+): IdempotencyStore & { size(): number; bytes(): number } {
   const maxEntries = options.maxEntries ?? 10_000
+  const maxBytes = options.maxBytes ?? 64 * 1024 * 1024
   const ttlMs = options.ttlMs ?? IDEMPOTENCY_TTL_MS
   const now = options.now ?? Date.now
   const entries = new Map<string, Entry>()
+  let totalBytes = 0
+
+  function remove(key: string): void {
+    const entry = entries.get(key)
+    if (entry === undefined) return
+    entries.delete(key)
+    totalBytes -= entry.bytes
+  }
 
   function live(key: string): Entry | undefined {
     const entry = entries.get(key)
     if (entry !== undefined && entry.expiresAt <= now()) {
-      entries.delete(key)
+      remove(key)
       return undefined
     }
     return entry
   }
 
   function put(key: string, record: IdempotencyRecord): void {
-    entries.delete(key)
-    entries.set(key, { record, expiresAt: now() + ttlMs })
-    while (entries.size > maxEntries) entries.delete(entries.keys().next().value!)
+    remove(key)
+    const body = record.state === 'done' ? record.response.body.length : 0
+    const bytes = 2 * (key.length + record.fingerprint.length + body) + ENTRY_OVERHEAD_BYTES
+    entries.set(key, { record, expiresAt: now() + ttlMs, bytes })
+    totalBytes += bytes
+    while (entries.size > maxEntries || (totalBytes > maxBytes && entries.size > 1)) remove(entries.keys().next().value!)
   }
 
   return {
@@ -44,8 +61,9 @@ export function createMemoryIdempotencyStore(
     },
     async abandon(key, fingerprint) {
       const entry = entries.get(key)
-      if (entry?.record.state === 'running' && entry.record.fingerprint === fingerprint) entries.delete(key)
+      if (entry?.record.state === 'running' && entry.record.fingerprint === fingerprint) remove(key)
     },
     size: () => entries.size,
+    bytes: () => totalBytes,
   }
 }
