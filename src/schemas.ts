@@ -30,10 +30,16 @@ export const sessionSchema = z
   .passthrough()
 export type Session = z.infer<typeof sessionSchema>
 
-/** The list endpoint's envelope. What follows `data` is undocumented, so it is kept as it comes. */
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+
+/**
+ * The list endpoint's envelope. What follows `data` is undocumented, so it is kept as it comes. Items are only
+ * checked to be objects here: the one selected is parsed with sessionSchema, so copying every item is not needed.
+ */
 export const sessionListSchema = z
   .object({
-    data: z.array(sessionSchema),
+    data: z.array(z.custom<Record<string, unknown>>(isRecord, 'expected a session object')),
   })
   .passthrough()
 export type SessionList = z.infer<typeof sessionListSchema>

@@ -45,8 +45,11 @@ export function createAifiClient(options: AifiClientOptions) {
   async function call(op: UpstreamOp, method: 'GET' | 'PATCH', path: string, context: UpstreamCallContext, body?: unknown) {
     const timeoutMs = Math.max(1, Math.min(context.timeoutMs, options.timeoutMs))
     const started = performance.now()
-    // undici checks its own timeouts on a coarse (about one second) timer; the signal holds the exact bound.
-    const signal = AbortSignal.timeout(timeoutMs)
+    // undici checks its own timeouts on a coarse (about one second) timer; this abort holds the exact bound.
+    // A plain timer, not AbortSignal.timeout(): that one costs a weak reference and a finalizer per call.
+    const abort = new AbortController()
+    const timer = setTimeout(() => abort.abort(), timeoutMs)
+    const { signal } = abort
     try {
       const response = await dispatcher.request({
         origin: base.origin,
@@ -74,6 +77,8 @@ export function createAifiClient(options: AifiClientOptions) {
       const error = signal.aborted ? new UpstreamTimeoutError(op) : caught
       options.onAttempt?.(op, describeOutcome(error), (performance.now() - started) / 1000)
       throw error
+    } finally {
+      clearTimeout(timer)
     }
   }
 
@@ -89,7 +94,10 @@ export function createAifiClient(options: AifiClientOptions) {
       if (!list.success) throw new UpstreamBadResponseError('read', 'the session list has an unexpected shape')
       const matches = list.data.data.filter((item) => item.sessionId === sessionId || item.sessionToken === sessionId)
       if (matches.length > 1) throw new UpstreamBadResponseError('read', 'the session id matched more than one session')
-      return matches[0]
+      if (matches.length === 0) return undefined
+      const session = sessionSchema.safeParse(matches[0])
+      if (!session.success) throw new UpstreamBadResponseError('read', 'the session has an unexpected shape')
+      return session.data
     },
 
     async updateSession(sessionId: string, body: SessionPatchBody, context: UpstreamCallContext): Promise<Session> {

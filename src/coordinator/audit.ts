@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
+import { levels } from 'pino'
 import { summarizeChanges } from '../merge/index.ts'
 import type { PendingPatch } from './pending-patch.ts'
 
@@ -20,6 +21,9 @@ export function logWriteAudit(
     upstreamMs: number
   },
 ): void {
+  const level = entry.outcome === 'applied' ? 'info' : 'warn'
+  // Summarizing every caller's paths is work on the hot path: skip it when the line would be dropped anyway.
+  if ((levels.values[logger.level] ?? Number.POSITIVE_INFINITY) > levels.values[level]!) return
   const callers = entry.patches.map((patch) => ({
     caller: patch.caller.name,
     requestId: patch.requestId,
@@ -35,6 +39,5 @@ export function logWriteAudit(
     fraudRaised: entry.fraudRaised,
     callers,
   }
-  if (entry.outcome === 'applied') logger.info({ audit }, 'upstream write')
-  else logger.warn({ audit }, 'upstream write not confirmed')
+  logger[level]({ audit }, entry.outcome === 'applied' ? 'upstream write' : 'upstream write not confirmed')
 }

@@ -9,7 +9,10 @@ const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** A digest of the raw body bytes: Idempotency-Key compares requests by their bytes (SPEC §3.1). */
+    /**
+     * A digest of the raw body bytes, taken only when an Idempotency-Key is sent: the key compares requests by
+     * their bytes (SPEC §3.1).
+     */
     bodyDigest: string
   }
 }
@@ -25,7 +28,9 @@ export function registerJsonBodyParser(app: FastifyInstance, bodyLimit: number):
   app.removeAllContentTypeParsers()
   app.addContentTypeParser(ACCEPTED_MEDIA_TYPES, { parseAs: 'buffer', bodyLimit }, (request, body, done) => {
     if (!hasUtf8Charset(request.headers['content-type'])) return done(new ProxyError('E_UNSUPPORTED_MEDIA_TYPE'), undefined)
-    request.bodyDigest = createHash('sha256').update(body as Buffer).digest('base64url')
+    if (request.headers['idempotency-key'] !== undefined) {
+      request.bodyDigest = createHash('sha256').update(body as Buffer).digest('base64url')
+    }
     let value: unknown
     try {
       value = JSON.parse(utf8.decode(body as Buffer))
