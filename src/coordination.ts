@@ -1,10 +1,15 @@
 import type { FastifyBaseLogger } from 'fastify'
+import type { RedisClientType } from 'redis'
+import { boundRedisCalls } from './bounded-redis.ts'
 import type { Config } from './config.ts'
 import { createRedisLock } from './coordinator/redis-lock.ts'
 import { createLocalLock, type SessionLock } from './coordinator/session-lock.ts'
 import type { IdempotencyStore } from './idempotency/idempotency-store.ts'
 import { createMemoryIdempotencyStore } from './idempotency/memory-store.ts'
 import { createRedisIdempotencyStore } from './idempotency/redis-store.ts'
+
+// A healthy Redis answers in well under a millisecond; one that takes a second is as good as down.
+const REDIS_CALL_TIMEOUT_MS = 1_000
 
 export interface Coordination {
   lock: SessionLock
@@ -30,10 +35,11 @@ export async function createCoordination(config: Config, logger: FastifyBaseLogg
   })
   client.on('error', (error: Error) => logger.warn({ err: { message: error.message } }, 'Redis connection problem'))
   client.connect().catch((error: Error) => logger.error({ err: { message: error.message } }, 'could not connect to Redis'))
+  const bounded = boundRedisCalls(client as RedisClientType, REDIS_CALL_TIMEOUT_MS)
   return {
-    lock: createRedisLock({ client, ttlMs: config.lockTtlMs, logger }),
+    lock: createRedisLock({ client: bounded, ttlMs: config.lockTtlMs, logger }),
     // A running marker outlives the request that set it, but not by much: a crashed replica frees its keys.
-    idempotency: createRedisIdempotencyStore({ client, runningTtlMs: config.requestDeadlineMs + 5_000 }),
+    idempotency: createRedisIdempotencyStore({ client: bounded, runningTtlMs: config.requestDeadlineMs + 5_000 }),
     close: async () => {
       if (client.isReady) await client.close()
       else if (client.isOpen) client.destroy()

@@ -32,3 +32,15 @@ export function delay(ms: number, signal?: AbortSignal): Promise<void> {
     }
   })
 }
+
+/**
+ * Settles like `work`, or rejects with `onTimeout()` after `ms`: for calls whose client has no bound of its own
+ * (a stalled Redis keeps its socket open, so nothing else would ever end the wait).
+ */
+export function withTimeout<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), Math.max(0, ms))
+  })
+  return Promise.race([work, timedOut]).finally(() => clearTimeout(timer))
+}

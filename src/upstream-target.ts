@@ -24,11 +24,12 @@ export async function resolveUpstreamTarget(config: Config): Promise<UpstreamTar
     return { baseUrl: config.aifiBaseUrl, auth, close: async () => {} }
   }
 
-  const simulator = await startSimulator({ port: 0, host: '127.0.0.1' })
+  // Its token is AIFI_API_TOKEN when one is set, so the proxy's own token is the one the simulator accepts.
+  const simulator = await startSimulator({ port: 0, host: '127.0.0.1', ...(config.aifiApiToken ? { token: config.aifiApiToken } : {}) })
   const callerKeys = config.callerKeys ?? [{ name: 'demo', secret: randomBytes(18).toString('base64url') }]
   return {
     baseUrl: simulator.url,
-    auth: { mode: 'service', callerKeys, upstreamToken: config.aifiApiToken ?? simulator.token },
+    auth: { mode: 'service', callerKeys, upstreamToken: simulator.token },
     demo: { callerKey: callerKeys[0]!.secret, sessionId: DEMO_SESSION_ID },
     close: () => simulator.close(),
   }

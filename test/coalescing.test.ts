@@ -114,3 +114,23 @@ test('waiting longer than LOCK_WAIT_MS for the session turn is 503 E_LOCK_TIMEOU
   assert.equal((await first).statusCode, 200)
   assert.equal((simulator.getSession(id)!.metadata as JsonObject).b, undefined)
 })
+
+test('a 412 judged against a batch that AiFi then rejects is judged again on its own', async (t) => {
+  const { app, simulator } = await startTestApp(t)
+  simulator.setLatency({ op: 'read', ms: 30 })
+  const session = simulator.createSession({ metadata: { events: [], kept: 1 } })
+  const id = session.sessionId!
+  const before = computeEtag(session.metadata)
+  // The batch write and the first patch's own retry are refused; the second patch never conflicted with anything.
+  simulator.injectFault({ op: 'write', kind: 'status', status: 413, count: 2 })
+  const [noop, refused, guarded] = await Promise.all([
+    patchSession(app, id, { metadata: { kept: 1 } }),
+    patchSession(app, id, { metadata: { big: 'x' } }),
+    patchSession(app, id, { metadata: { b: 1 } }, { headers: { 'if-match': before } }),
+  ])
+  assert.equal(noop!.headers['x-merge-result'], 'noop')
+  assert.equal(refused!.statusCode, 422)
+  assert.equal(refused!.json().type, 'E_UPSTREAM_REJECTED')
+  assert.equal(guarded!.statusCode, 200, 'nothing landed before it, so its If-Match still held')
+  assert.deepEqual(simulator.getSession(id)!.metadata, { events: [], kept: 1, b: 1 })
+})

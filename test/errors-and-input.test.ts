@@ -71,6 +71,7 @@ test('checks run in SPEC order: 415, 413, malformed, forbidden, shape, reserved'
   const send = (body: string, type = 'application/json') =>
     patchSession(app, id, body, { headers: { 'content-type': type } }).then((response) => response.json().type)
   assert.equal(await send(huge, 'text/plain'), 'E_UNSUPPORTED_MEDIA_TYPE')
+  assert.equal(await send(huge, 'application/json; charset=latin1'), 'E_UNSUPPORTED_MEDIA_TYPE')
   assert.equal(await send(huge), 'E_PAYLOAD_TOO_LARGE')
   assert.equal(await send('{"__proto__":{}, "metadata": {"events": 1}'), 'E_INVALID_BODY')
   assert.equal(await send('{"__proto__":{}, "x": 1, "metadata": {"events": 1}}'), 'E_FORBIDDEN_KEY')

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { TestContext } from 'node:test'
 import { createClient, type RedisClientType } from 'redis'
+import { boundRedisCalls } from '../src/bounded-redis.ts'
 import { createLogger } from '../src/logger.ts'
 import { createRedisLock } from '../src/coordinator/redis-lock.ts'
 import type { SessionLock } from '../src/coordinator/session-lock.ts'
@@ -30,7 +31,8 @@ export async function connectTestRedis(t: TestContext): Promise<RedisClientType 
 export function createRedisCoordination(client: RedisClientType, options: { ttlMs?: number; prefix?: string } = {}) {
   const prefix = options.prefix ?? `test:${randomUUID()}:`
   const logger = createLogger({ logLevel: 'silent' })
-  const lock: SessionLock = createRedisLock({ client, ttlMs: options.ttlMs ?? 30_000, logger, keyPrefix: `${prefix}lock:` })
-  const idempotency = createRedisIdempotencyStore({ client, runningTtlMs: 35_000, keyPrefix: `${prefix}idem:` })
+  const bounded = boundRedisCalls(client, 500)
+  const lock: SessionLock = createRedisLock({ client: bounded, ttlMs: options.ttlMs ?? 30_000, logger, keyPrefix: `${prefix}lock:` })
+  const idempotency = createRedisIdempotencyStore({ client: bounded, runningTtlMs: 35_000, keyPrefix: `${prefix}idem:` })
   return { lock, idempotency, lockKey: (sessionId: string) => `${prefix}lock:${sessionId}` }
 }

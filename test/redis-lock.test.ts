@@ -98,3 +98,50 @@ test('/readyz reports Redis', async (t) => {
   assert.equal(down.statusCode, 503)
   assert.equal(down.json().lock, 'down')
 })
+
+test('after a lost lease the re-run judges If-Match again, so another replica\'s write is not overwritten', async (t) => {
+  const redis = await connectTestRedis(t)
+  if (redis === undefined) return
+  const shared = createRedisCoordination(redis)
+  const { app, simulator } = await startTestApp(t, { lock: shared.lock })
+  const session = simulator.createSession({ metadata: { events: [], a: 1 } })
+  const id = session.sessionId!
+  const etag = String((await app.inject({ method: 'GET', url: `/api/admin/v2/sessions/${id}`, headers: { authorization: 'Bearer test-secret:with-colon' } })).headers.etag)
+  simulator.setLatency({ op: 'read', ms: 150 })
+
+  const pending = patchSession(app, id, { metadata: { a: 2 } }, { headers: { 'if-match': etag } })
+  while ((await redis.exists(shared.lockKey(id))) === 0) await nextTick()
+  // Another replica takes the lock and writes while this one is still reading.
+  await redis.set(shared.lockKey(id), 'other-replica', { expiration: { type: 'PX', value: 200 } })
+  const other = await fetch(`${simulator.url}/api/admin/v2/sessions/${id}`, {
+    method: 'PATCH',
+    headers: { authorization: `Bearer ${simulator.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ metadata: { events: [], a: 999 } }),
+  })
+  assert.equal(other.status, 200)
+  const response = await pending
+
+  assert.equal(response.statusCode, 412)
+  assert.equal((simulator.getSession(id)!.metadata as JsonObject).a, 999)
+})
+
+test('a stalled Redis answers 503 E_LOCK_TIMEOUT promptly instead of hanging the request', async (t) => {
+  const redis = await connectTestRedis(t)
+  if (redis === undefined) return
+  const admin = redis.duplicate()
+  admin.on('error', () => {})
+  await admin.connect()
+  t.after(async () => {
+    await admin.sendCommand(['CLIENT', 'UNPAUSE'])
+    await admin.close()
+  })
+  const shared = createRedisCoordination(redis)
+  const { app, simulator } = await startTestApp(t, { lock: shared.lock })
+  await admin.sendCommand(['CLIENT', 'PAUSE', '3000', 'WRITE'])
+  const started = performance.now()
+  const response = await patchSession(app, simulator.seededSessionIds[0]!, { metadata: { a: 1 } })
+  assert.equal(response.statusCode, 503)
+  assert.equal(response.json().type, 'E_LOCK_TIMEOUT')
+  assert.ok(performance.now() - started < 2_000, 'bounded by the Redis call timeout, not by the pause')
+  assert.equal(simulator.counters().log.length, 0)
+})

@@ -136,6 +136,16 @@ test('AiFi rejecting a write with 400 is 422 E_UPSTREAM_REJECTED carrying its er
   assertAllOrNothing(simulator, id, results)
 })
 
+test('a fraud-only write whose answer lost an event is not confirmed', async (t) => {
+  const { app, simulator } = await startTestApp(t, { env: FAST })
+  const id = simulator.seededSessionIds[0]!
+  const session = simulator.getSession(id)!
+  simulator.injectFault({ op: 'write', kind: 'status', status: 200, count: 1, body: { ...session, suspectedFraud: true, metadata: {} } })
+  const response = await patchSession(app, id, { suspectedFraud: true })
+  assert.equal(response.statusCode, 502)
+  assert.equal(response.json().type, 'E_UPSTREAM_BAD_RESPONSE')
+})
+
 test('an id that matches two sessions is 502 and writes nothing', async (t) => {
   const { app, simulator } = await startTestApp(t, { env: FAST })
   const twin = simulator.createSession({ sessionId: 'twin', sessionToken: 'twin', metadata: { n: 1 } })

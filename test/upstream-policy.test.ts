@@ -86,7 +86,8 @@ test('one function maps every upstream failure to the SPEC row, never a 500', ()
     [new UpstreamHttpError('write', 404, undefined, undefined), 'service', 'E_SESSION_NOT_FOUND', 404],
     [new UpstreamHttpError('write', 400, 'not json', undefined), 'service', 'E_UPSTREAM_REJECTED', 422],
     [new UpstreamHttpError('write', 422, undefined, undefined), 'service', 'E_UPSTREAM_REJECTED', 422],
-    [new UpstreamHttpError('write', 409, undefined, undefined), 'service', 'E_UPSTREAM_BAD_RESPONSE', 502],
+    [new UpstreamHttpError('write', 413, undefined, undefined), 'service', 'E_UPSTREAM_REJECTED', 422],
+    [new UpstreamHttpError('write', 405, undefined, undefined), 'service', 'E_UPSTREAM_REJECTED', 422],
     [new UpstreamBadResponseError('read', 'not JSON'), 'service', 'E_UPSTREAM_BAD_RESPONSE', 502],
   ]
   for (const [error, mode, type, status] of cases) {

@@ -80,6 +80,17 @@ export function isTransient(error: unknown): boolean {
   return isTimeout(error) || isConnectionFailure(error)
 }
 
+// 4xx answers about the request itself, not the session, the credentials or the rate.
+const NOT_REJECTIONS = new Set([401, 403, 404, 408, 429])
+
+/**
+ * AiFi refused what was sent (400, 409, 413, 422, …): another body might pass. A batched write refused so is
+ * retried one patch at a time, so only the offending caller fails (SPEC §4).
+ */
+export function isRejection(error: unknown): error is UpstreamHttpError {
+  return error instanceof UpstreamHttpError && error.status >= 400 && error.status < 500 && !NOT_REJECTIONS.has(error.status)
+}
+
 /** A label for metrics and logs: the HTTP status, or `timeout` / `error`. */
 export function describeOutcome(error: unknown): string {
   if (error instanceof UpstreamHttpError) return String(error.status)
@@ -108,8 +119,9 @@ export function mapUpstreamFailure(error: unknown, authMode: AuthMode): ProxyErr
       : new ProxyError('E_UPSTREAM_AUTH', { cause: error })
   }
   if (status === 404) return new ProxyError('E_SESSION_NOT_FOUND', { cause: error })
-  if (status === 400 || status === 422) {
-    return new ProxyError('E_UPSTREAM_REJECTED', { errors: upstreamFieldErrors(error.body), cause: error })
+  if (isRejection(error)) {
+    const message = status === 400 || status === 422 ? undefined : `AiFi rejected the write (${status})`
+    return new ProxyError('E_UPSTREAM_REJECTED', { message, errors: upstreamFieldErrors(error.body), cause: error })
   }
   return new ProxyError('E_UPSTREAM_BAD_RESPONSE', { message: `AiFi answered an unexpected ${status}`, cause: error })
 }

@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
-import { UpstreamHttpError, describeOutcome, isTransient, mapUpstreamFailure, type AuthMode } from '../aifi/upstream-failure.ts'
+import { describeOutcome, isRejection, isTransient, mapUpstreamFailure, type AuthMode } from '../aifi/upstream-failure.ts'
 import type { Upstream, UpstreamContext } from '../aifi/upstream.ts'
 import { backoffMs, type RetryPolicy } from '../aifi/retry.ts'
 import { delay, earliestDeadline, type Deadline } from '../deadline.ts'
@@ -45,11 +45,16 @@ export function createMergeCycle(deps: MergeCycleDeps): RunBatch {
   const fail = (error: unknown): Settlement => ({ ok: false, error: mapUpstreamFailure(error, authMode) ?? error })
 
   async function runBatch(patches: PendingPatch[]): Promise<Map<PendingPatch, Settlement>> {
-    const settlements = new Map<PendingPatch, Settlement>()
-    const sessionId = patches[0]!.sessionId
     metrics.batchSize.observe(patches.length)
+    return run(patches, true)
+  }
+
+  /** `waitingForTurn`: the patches still wait for their session's first turn, which LOCK_WAIT_MS bounds. */
+  async function run(patches: PendingPatch[], waitingForTurn: boolean): Promise<Map<PendingPatch, Settlement>> {
+    const settlements = new Map<PendingPatch, Settlement>()
+    let firstTurn = waitingForTurn
+    const sessionId = patches[0]!.sessionId
     let pending = patches
-    let firstTurn = true
     let ambiguousWrites = 0
     while (pending.length > 0) {
       const deadline = earliestDeadline(pending.map((patch) => patch.deadline))
@@ -73,7 +78,7 @@ export function createMergeCycle(deps: MergeCycleDeps): RunBatch {
       }
       for (const [patch, settlement] of outcome.settled) settlements.set(patch, settlement)
       if (outcome.reason === 'rejected-batch') {
-        for (const patch of outcome.rerun) for (const entry of await runBatch([patch])) settlements.set(...entry)
+        for (const patch of outcome.rerun) for (const entry of await run([patch], false)) settlements.set(...entry)
         break
       }
       if (outcome.reason === 'ambiguous-write') {
@@ -101,17 +106,27 @@ export function createMergeCycle(deps: MergeCycleDeps): RunBatch {
 
     const plan = planBatch(
       session,
-      patches.map((patch) => ({ body: patch.body, ifMatch: patch.ifMatch, checkIfMatch: !patch.ifMatchChecked })),
+      // If-Match is judged until a write holding the patch may have landed; after that, a re-run must not turn
+      // the caller's own landed write into a 412 (SPEC §3.1). A lost lease or a rejected batch sent nothing.
+      patches.map((patch) => ({ body: patch.body, ifMatch: patch.ifMatch, checkIfMatch: !patch.writeAttempted })),
     )
     const settled: Array<[PendingPatch, Settlement]> = []
     const applied: PendingPatch[] = []
+    // A 412 judged against earlier patches of this batch holds only if those patches land.
+    const preconditionFailed: PendingPatch[] = []
     patches.forEach((patch, index) => {
-      patch.ifMatchChecked = true
       const verdict = plan.verdicts[index]!
       if (verdict.kind === 'apply') applied.push(patch)
+      else if (verdict.error.type === 'E_PRECONDITION_FAILED') preconditionFailed.push(patch)
       else settled.push([patch, fail(verdict.error)])
     })
-    if (applied.length === 0) return done(settled)
+    const settleFailedPreconditions = () => {
+      for (const patch of preconditionFailed) settled.push([patch, fail(new ProxyError('E_PRECONDITION_FAILED'))])
+    }
+    if (applied.length === 0) {
+      settleFailedPreconditions()
+      return done(settled)
+    }
 
     if (plan.write === undefined) {
       const etag = computeEtag(session.metadata)
@@ -120,22 +135,31 @@ export function createMergeCycle(deps: MergeCycleDeps): RunBatch {
         const mergeResult = patch.writeAttempted ? 'applied' : 'noop'
         settled.push([patch, { ok: true, result: { session, etag, mergeResult } }])
       }
+      settleFailedPreconditions()
       return done(settled)
     }
     // The lease may have expired or been taken during the read: another replica could be writing now.
-    if (!(await lease.confirm())) return { settled, rerun: applied, reason: 'lease-lost' }
+    const inOrder = (subset: PendingPatch[]) => patches.filter((patch) => subset.includes(patch))
+    if (!(await lease.confirm())) return { settled, rerun: inOrder([...applied, ...preconditionFailed]), reason: 'lease-lost' }
 
-    const written = await write(first.sessionId, plan, applied, context)
+    const written = await write(first.sessionId, plan, applied, context, patches.length - settled.length)
+    if (written.kind === 'rerun' && written.reason === 'rejected-batch') {
+      // Nothing landed: every patch, the 412s included, is judged again on its own.
+      return { settled, rerun: inOrder([...applied, ...preconditionFailed]), reason: written.reason }
+    }
+    settleFailedPreconditions()
     if (written.kind === 'rerun') return { settled, rerun: applied, reason: written.reason, failure: written.failure }
     for (const patch of applied) settled.push([patch, written.settlement])
     return done(settled)
   }
 
+  /** `undecided`: the patches whose outcome depends on this write (applied, or 412 against earlier ones). */
   async function write(
     upstreamId: string,
     plan: BatchPlan,
     applied: PendingPatch[],
     context: UpstreamContext,
+    undecided: number,
   ): Promise<
     { kind: 'settled'; settlement: Settlement } | { kind: 'rerun'; reason: 'ambiguous-write' | 'rejected-batch'; failure: unknown }
   > {
@@ -156,25 +180,26 @@ export function createMergeCycle(deps: MergeCycleDeps): RunBatch {
     try {
       response = await upstream.writeSession(upstreamId, body, context)
     } catch (error) {
-      const rejected = error instanceof UpstreamHttpError && (error.status === 400 || error.status === 422)
+      const rejected = isRejection(error)
       audit(rejected ? 'rejected' : 'failed', describeOutcome(error))
       if (isTransient(error)) {
         for (const patch of applied) patch.writeAttempted = true
         return { kind: 'rerun', reason: 'ambiguous-write', failure: error }
       }
-      if (rejected && applied.length > 1) return { kind: 'rerun', reason: 'rejected-batch', failure: error }
+      if (rejected && undecided > 1) return { kind: 'rerun', reason: 'rejected-batch', failure: error }
       return { kind: 'settled', settlement: fail(error) }
     }
 
-    const mismatches =
-      body.metadata === undefined
-        ? []
-        : findWriteMismatches({
-            written: body.metadata,
-            returned: response.metadata,
-            eventsBefore: plan.eventsBefore,
-            eventsPresentBefore: plan.eventsPresentBefore,
-          })
+    // A fraud-only write sends no metadata, but the events present before it must still be there after it.
+    const verifiable = body.metadata !== undefined || plan.eventsPresentBefore
+    const mismatches = verifiable
+      ? findWriteMismatches({
+          written: body.metadata ?? {},
+          returned: response.metadata,
+          eventsBefore: plan.eventsBefore,
+          eventsPresentBefore: plan.eventsPresentBefore,
+        })
+      : []
     if (mismatches.length > 0) {
       audit('unverified', '200')
       metrics.verificationFailures.inc()

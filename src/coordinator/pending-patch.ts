@@ -10,7 +10,7 @@ export interface Caller {
   scope: string
 }
 
-/** One caller's patch, from the route to its settlement. The two flags survive re-runs of the cycle. */
+/** One caller's patch, from the route to its settlement. Its flag survives re-runs of the cycle. */
 export interface PendingPatch {
   sessionId: string
   body: SessionPatchBody
@@ -21,8 +21,10 @@ export interface PendingPatch {
   /** Bounds the wait for the session's turn: queue and lock together (LOCK_WAIT_MS). */
   turnDeadline: Deadline
   enqueuedAt: number
-  ifMatchChecked: boolean
-  /** A write holding this patch was sent and may have landed: a later no-op still answers `applied`. */
+  /**
+   * A write holding this patch was sent and may have landed: a later no-op still answers `applied`, and its
+   * If-Match is not judged again.
+   */
   writeAttempted: boolean
 }
 

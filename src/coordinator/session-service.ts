@@ -64,7 +64,6 @@ export function createSessionService(deps: {
           deadline: createDeadline(deps.requestDeadlineMs),
           turnDeadline: createDeadline(deps.lockWaitMs),
           enqueuedAt: performance.now(),
-          ifMatchChecked: false,
           writeAttempted: false,
         })
       }),

@@ -1,0 +1,32 @@
+import type { RedisClientType } from 'redis'
+import type { LockRedisClient } from './coordinator/redis-lock.ts'
+import { withTimeout } from './deadline.ts'
+import type { IdempotencyRedisClient } from './idempotency/redis-store.ts'
+
+export type BoundedRedisClient = LockRedisClient & IdempotencyRedisClient
+
+export class RedisTimeoutError extends Error {
+  override name = 'RedisTimeoutError'
+}
+
+/**
+ * The Redis calls this service makes, each bounded by `timeoutMs`. A stalled or paused Redis keeps its socket
+ * open, so without a bound a lock request, a release or an idempotency lookup could wait forever, past every
+ * deadline and through a shutdown. A late answer to a timed-out SET NX leaves a lock nobody holds, which
+ * expires after its lease.
+ */
+export function boundRedisCalls(client: RedisClientType, timeoutMs: number): BoundedRedisClient {
+  const bound =
+    <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
+    (...args: A): Promise<R> =>
+      withTimeout(call(...args), timeoutMs, () => new RedisTimeoutError(`Redis did not answer within ${timeoutMs} ms`))
+  return {
+    set: bound(client.set.bind(client)),
+    get: bound(client.get.bind(client)),
+    eval: bound(client.eval.bind(client)),
+    ping: bound(client.ping.bind(client)),
+    get isReady() {
+      return client.isReady
+    },
+  } as BoundedRedisClient
+}
