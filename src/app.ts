@@ -104,8 +104,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     lockWaitMs: config.lockWaitMs,
   })
 
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
+    done()
   })
   registerJsonBodyParser(app, config.bodyLimitBytes)
   registerErrorHandling(app, (outcome) => metrics.requests.inc({ outcome }))

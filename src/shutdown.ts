@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import fp from 'fastify-plugin'
 import { delay } from './deadline.ts'
 import { ProxyError } from './errors.ts'
@@ -29,10 +29,11 @@ export const gracefulShutdown = fp(
     let draining = false
     let activeRequests = 0
 
-    app.addHook('onRequest', async (_request, reply) => {
+    app.addHook('onRequest', (_request, reply, done) => {
       activeRequests++
       // 'close' fires once per response, whether it was sent in full or the client went away.
       reply.raw.once('close', () => activeRequests--)
+      done()
     })
 
     const isIdle = () => activeRequests === 0 && app.sessionQueues.inFlight() === 0
@@ -60,8 +61,7 @@ export const gracefulShutdown = fp(
 )
 
 /** onRequest hook for the API scope: while draining, a new request is told to go to another replica. */
-export async function refuseWhileDraining(request: FastifyRequest): Promise<void> {
-  if (request.server.isDraining()) {
-    throw new ProxyError('E_SHUTTING_DOWN', { headers: { 'retry-after': '1', connection: 'close' } })
-  }
+export function refuseWhileDraining(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
+  if (!request.server.isDraining()) return done()
+  done(new ProxyError('E_SHUTTING_DOWN', { headers: { 'retry-after': '1', connection: 'close' } }))
 }

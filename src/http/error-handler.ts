@@ -34,8 +34,9 @@ export function registerErrorHandling(app: FastifyInstance, countOutcome: (outco
   app.setNotFoundHandler(notFound)
   // fastify reads and parses the body of a request to an unknown route before its not-found handler runs, so bad
   // JSON would be a 400; answering in onRequest puts the route check before body checks (SPEC §3.5).
-  app.addHook('onRequest', async (request, reply) => {
-    if (request.is404) return notFound(request, reply)
+  app.addHook('onRequest', (request, reply, done) => {
+    if (request.is404) notFound(request, reply)
+    else done()
   })
 }
 

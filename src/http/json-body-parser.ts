@@ -26,9 +26,10 @@ declare module 'fastify' {
 export function registerJsonBodyParser(app: FastifyInstance, bodyLimit: number): void {
   app.decorateRequest('bodyDigest', '')
   // Before the body is read: a wrong charset is 415 even when the body is also over the limit (415 before 413).
-  app.addHook('preParsing', async (request) => {
+  app.addHook('preParsing', (request, _reply, payload, done) => {
     const hasBody = request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined
-    if (hasBody && !hasUtf8Charset(request.headers['content-type'])) throw new ProxyError('E_UNSUPPORTED_MEDIA_TYPE')
+    if (hasBody && !hasUtf8Charset(request.headers['content-type'])) return done(new ProxyError('E_UNSUPPORTED_MEDIA_TYPE'))
+    done(null, payload)
   })
   app.removeAllContentTypeParsers()
   app.addContentTypeParser(ACCEPTED_MEDIA_TYPES, { parseAs: 'buffer', bodyLimit }, (request, body, done) => {

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import type { Caller, PatchResult } from '../coordinator/pending-patch.ts'
@@ -99,8 +99,8 @@ export async function sessionRoutes(app: FastifyInstance, options: SessionRoutes
 }
 
 /** A PATCH without a body skips fastify's parser, so its missing Content-Type is caught here (SPEC §3.1). */
-async function requireContentType(request: FastifyRequest): Promise<void> {
-  if (request.headers['content-type'] === undefined) throw new ProxyError('E_UNSUPPORTED_MEDIA_TYPE')
+function requireContentType(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
+  done(request.headers['content-type'] === undefined ? new ProxyError('E_UNSUPPORTED_MEDIA_TYPE') : undefined)
 }
 
 function checkMetadataPatch(body: SessionPatchBody, maxDepth: number): void {
