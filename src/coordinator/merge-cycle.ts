@@ -203,7 +203,8 @@ export function createMergeCycle(deps: MergeCycleDeps): RunBatch {
     if (mismatches.length > 0) {
       audit('unverified', '200')
       metrics.verificationFailures.inc()
-      logger.error({ sessionId: applied[0]!.sessionId, mismatchedPaths: mismatches.slice(0, 50) }, 'AiFi response does not hold what was written')
+      const requestIds = applied.map((patch) => patch.requestId)
+      logger.error({ sessionId: applied[0]!.sessionId, requestIds, mismatchedPaths: mismatches.slice(0, 50) }, 'AiFi response does not hold what was written')
       const error = new ProxyError('E_UPSTREAM_BAD_RESPONSE', { message: 'AiFi did not confirm the write: its answer does not hold what was written' })
       return { kind: 'settled', settlement: { ok: false, error } }
     }

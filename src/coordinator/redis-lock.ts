@@ -6,7 +6,7 @@ import type { LockLease, SessionLock } from './session-lock.ts'
 
 // Compare-and-delete and compare-and-extend: only the holder's token may release or extend its lock
 // (the single-instance pattern from https://redis.io/docs/latest/develop/use/patterns/distributed-locks/).
-const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`
+export const COMPARE_AND_DELETE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`
 const EXTEND = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`
 
 export type LockRedisClient = Pick<RedisClientType, 'set' | 'eval' | 'ping' | 'isReady'>
@@ -58,7 +58,7 @@ export function createRedisLock(options: RedisLockOptions): SessionLock {
       async release() {
         clearInterval(timer)
         try {
-          await client.eval(RELEASE, { keys: [key], arguments: [token] })
+          await client.eval(COMPARE_AND_DELETE, { keys: [key], arguments: [token] })
         } catch (error) {
           // Not released: it expires on its own after ttlMs.
           logger.warn({ err: error }, 'could not release a session lock')

@@ -1,8 +1,6 @@
 import type { RedisClientType } from 'redis'
+import { COMPARE_AND_DELETE } from '../coordinator/redis-lock.ts'
 import { IDEMPOTENCY_TTL_MS, judge, type IdempotencyRecord, type IdempotencyStore } from './idempotency-store.ts'
-
-// Deletes the key only while it still holds this request's running marker.
-const ABANDON = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`
 
 export type IdempotencyRedisClient = Pick<RedisClientType, 'set' | 'get' | 'eval'>
 
@@ -35,7 +33,8 @@ export function createRedisIdempotencyStore(options: {
       await client.set(prefix + key, JSON.stringify(record), { expiration: { type: 'PX', value: IDEMPOTENCY_TTL_MS } })
     },
     async abandon(key, fingerprint) {
-      await client.eval(ABANDON, { keys: [prefix + key], arguments: [running(fingerprint)] })
+      // Deletes the key only while it still holds this request's running marker.
+      await client.eval(COMPARE_AND_DELETE, { keys: [prefix + key], arguments: [running(fingerprint)] })
     },
   }
 }
