@@ -19,18 +19,9 @@ export function earliestDeadline(deadlines: Deadline[]): Deadline {
   return deadlines.reduce((earliest, next) => (next.expiresAt < earliest.expiresAt ? next : earliest))
 }
 
-/** Resolves after `ms`, or early when the signal aborts. */
-export function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (ms <= 0 || signal?.aborted) return resolve()
-    const timer = setTimeout(done, ms)
-    signal?.addEventListener('abort', done, { once: true })
-    function done() {
-      clearTimeout(timer)
-      signal?.removeEventListener('abort', done)
-      resolve()
-    }
-  })
+/** Resolves after `ms` (at once when it is not positive). */
+export function delay(ms: number): Promise<void> {
+  return ms <= 0 ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, ms))
 }
 
 /**

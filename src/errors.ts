@@ -63,10 +63,6 @@ export class ProxyError extends Error {
   }
 }
 
-export function isProxyError(error: unknown): error is ProxyError {
-  return error instanceof ProxyError
-}
-
 export function fieldError(field: string, error: string, rule: string): FieldError {
   return { field, error, rule }
 }

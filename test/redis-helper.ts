@@ -27,6 +27,17 @@ export async function connectTestRedis(t: TestContext): Promise<RedisClientType 
   return client
 }
 
+/** A second connection to the same Redis, closed with the test: for pausing Redis, or dropping a connection. */
+export async function connectSecondClient(t: TestContext, client: RedisClientType): Promise<RedisClientType> {
+  const second = client.duplicate()
+  second.on('error', () => {})
+  await second.connect()
+  t.after(async () => {
+    if (second.isOpen) await second.close()
+  })
+  return second
+}
+
 /** Lock and idempotency store on a key prefix of this test's own, so tests never see each other's keys. */
 export function createRedisCoordination(client: RedisClientType, options: { ttlMs?: number; prefix?: string } = {}) {
   const prefix = options.prefix ?? `test:${randomUUID()}:`

@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import type { JsonObject } from '../src/schemas.ts'
 import { startSimulator } from '../src/simulator/simulator.ts'
 import { patchSession, startTestApp, upstreamCalls } from './helper.ts'
-import { connectTestRedis, createRedisCoordination } from './redis-helper.ts'
+import { connectSecondClient, connectTestRedis, createRedisCoordination } from './redis-helper.ts'
 
 const nextTick = () => new Promise((resolve) => setImmediate(resolve))
 
@@ -87,9 +87,7 @@ test('release deletes only its own lock', async (t) => {
 test('/readyz reports Redis', async (t) => {
   const redis = await connectTestRedis(t)
   if (redis === undefined) return
-  const own = redis.duplicate()
-  own.on('error', () => {})
-  await own.connect()
+  const own = await connectSecondClient(t, redis)
   const { app } = await startTestApp(t, { lock: createRedisCoordination(own).lock })
   const ready = await app.inject({ method: 'GET', url: '/readyz' })
   assert.equal(ready.statusCode, 200)
@@ -128,18 +126,17 @@ test('after a lost lease the re-run judges If-Match again, so another replica\'s
 test('a stalled Redis answers 503 E_LOCK_TIMEOUT promptly instead of hanging the request', async (t) => {
   const redis = await connectTestRedis(t)
   if (redis === undefined) return
-  const admin = redis.duplicate()
-  admin.on('error', () => {})
-  await admin.connect()
-  t.after(async () => {
-    await admin.sendCommand(['CLIENT', 'UNPAUSE'])
-    await admin.close()
-  })
+  const admin = await connectSecondClient(t, redis)
   const shared = createRedisCoordination(redis)
   const { app, simulator } = await startTestApp(t, { lock: shared.lock })
   await admin.sendCommand(['CLIENT', 'PAUSE', '3000', 'WRITE'])
   const started = performance.now()
-  const response = await patchSession(app, simulator.seededSessionIds[0]!, { metadata: { a: 1 } })
+  let response
+  try {
+    response = await patchSession(app, simulator.seededSessionIds[0]!, { metadata: { a: 1 } })
+  } finally {
+    await admin.sendCommand(['CLIENT', 'UNPAUSE'])
+  }
   assert.equal(response.statusCode, 503)
   assert.equal(response.json().type, 'E_LOCK_TIMEOUT')
   assert.ok(performance.now() - started < 2_000, 'bounded by the Redis call timeout, not by the pause')

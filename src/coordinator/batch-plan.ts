@@ -23,7 +23,7 @@ export interface BatchPlan {
 }
 
 /** Metadata that is absent or null counts as `{}`; anything else that is not an object cannot be merged into. */
-export function effectiveMetadata(session: Session): JsonObject | undefined {
+function effectiveMetadata(session: Session): JsonObject | undefined {
   const { metadata } = session
   if (metadata === undefined || metadata === null) return {}
   return typeof metadata === 'object' && !Array.isArray(metadata) ? (metadata as JsonObject) : undefined

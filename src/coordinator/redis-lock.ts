@@ -93,6 +93,5 @@ export function createRedisLock(options: RedisLockOptions): SessionLock {
         return false
       }
     },
-    close: async () => {},
   }
 }

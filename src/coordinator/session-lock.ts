@@ -14,7 +14,6 @@ export interface SessionLock {
   acquire(sessionId: string, maxWaitMs: number): Promise<LockLease | undefined>
   /** Whether the lock's backing store answers, for /readyz. */
   isReady(): Promise<boolean>
-  close(): Promise<void>
 }
 
 const heldForever: LockLease = { confirm: async () => true, release: async () => {} }
@@ -24,6 +23,5 @@ export function createLocalLock(): SessionLock {
   return {
     acquire: async () => heldForever,
     isReady: async () => true,
-    close: async () => {},
   }
 }

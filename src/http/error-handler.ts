@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { ProxyError, fieldError, isProxyError, type ErrorType } from '../errors.ts'
+import { ProxyError, fieldError, type ErrorType } from '../errors.ts'
 import type { ProxyErrorBody } from '../schemas.ts'
 
 // fastify's own errors, by code, into the catalogue. Anything not listed and not a ProxyError is a bug: 500.
@@ -63,7 +63,7 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: P
 }
 
 function toProxyError(error: FastifyError): ProxyError {
-  if (isProxyError(error)) return error
+  if (error instanceof ProxyError) return error
   if (Array.isArray(error.validation)) {
     const context = error.validationContext ?? 'body'
     const errors = error.validation.map((issue) =>
