@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { validatorCompiler } from 'fastify-type-provider-zod'
+import type { Dispatcher } from 'undici'
 import { createAifiClient } from './aifi/aifi-client.ts'
 import { createRateLimiter } from './aifi/rate-limiter.ts'
 import { defaultRetryPolicy } from './aifi/retry.ts'
@@ -10,18 +11,20 @@ import { createMergeCycle } from './coordinator/merge-cycle.ts'
 import { createLocalLock, type SessionLock } from './coordinator/session-lock.ts'
 import { createSessionQueues, type SessionQueues } from './coordinator/session-queues.ts'
 import { createSessionService } from './coordinator/session-service.ts'
+import { systemClock, type Clock } from './deadline.ts'
 import { createAuthenticator, type AuthSettings } from './http/auth.ts'
 import { handleClientError } from './http/client-error.ts'
 import { handleFrameworkError, registerErrorHandling } from './http/error-handler.ts'
 import { registerJsonBodyParser } from './http/json-body-parser.ts'
-import { registerMethodNotAllowed } from './http/method-not-allowed.ts'
+import { collectRoutesForMethodNotAllowed } from './http/method-not-allowed.ts'
 import { serverTimeoutOptions, type ServerTimeouts } from './http/server-timeouts.ts'
 import type { IdempotencyStore } from './idempotency/idempotency-store.ts'
 import { createMemoryIdempotencyStore } from './idempotency/memory-store.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
 import { registerOpenApi } from './openapi.ts'
+import { createContextFactory } from './request-context.ts'
 import { operationsRoutes } from './routes/operations.ts'
-import { SESSION_PATH, sessionRoutes } from './routes/sessions.ts'
+import { sessionRoutes } from './routes/sessions.ts'
 import { gracefulShutdown, refuseWhileDraining } from './shutdown.ts'
 
 export interface AppOptions {
@@ -34,10 +37,14 @@ export interface AppOptions {
   /** Where Idempotency-Key answers are kept; in memory by default, in Redis when REDIS_URL is set. */
   idempotency?: IdempotencyStore
   metrics?: Metrics
+  /** How AiFi is reached: by default the AiFi client owns one undici Pool for the origin (closed with the app). */
+  dispatcher?: Dispatcher
+  /** What deadlines, lock waits and backoffs measure time with. */
+  clock?: Clock
   /** The process logger (see createLogger); without it, fastify's `logger` option applies (false in tests). */
   loggerInstance?: FastifyBaseLogger
   logger?: FastifyServerOptions['logger']
-  /** How long a client may take to send a request (SPEC §3.5); the SPEC values by default. */
+  /** How long a client may take to send a request (docs/http-api.md#slow-clients); 10 s and 30 s by default. */
   serverTimeouts?: ServerTimeouts
 }
 
@@ -75,9 +82,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   const metrics = options.metrics ?? createMetrics()
   const lock = options.lock ?? createLocalLock()
+  const clock = options.clock ?? systemClock
   const client = createAifiClient({
     baseUrl: options.aifiBaseUrl,
     timeoutMs: config.upstreamTimeoutMs,
+    dispatcher: options.dispatcher,
     onAttempt: (op, status, seconds) => {
       metrics.upstreamRequests.inc({ op, status })
       metrics.upstreamDuration.observe({ op }, seconds)
@@ -90,19 +99,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     client,
     limiter: createRateLimiter(config.aifiMaxRps),
     retryPolicy,
+    authMode: options.auth.mode,
   })
-  const authMode = options.auth.mode
-  const runBatch = createMergeCycle({ upstream, lock, authMode, logger: app.log, metrics, retryPolicy })
+  const runBatch = createMergeCycle({ upstream, lock, logger: app.log, metrics, retryPolicy, clock })
   const queues = createSessionQueues({ maxBatch: config.maxBatch, runBatch })
   app.decorate('sessionQueues', queues)
   await app.register(gracefulShutdown, { graceMs: config.shutdownGraceMs })
-  const service = createSessionService({
-    upstream,
-    queues,
-    authMode,
-    requestDeadlineMs: config.requestDeadlineMs,
-    lockWaitMs: config.lockWaitMs,
-  })
+  const service = createSessionService({ upstream, queues })
+  const contexts = createContextFactory({ requestDeadlineMs: config.requestDeadlineMs, lockWaitMs: config.lockWaitMs, clock })
 
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
@@ -110,6 +114,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   })
   registerJsonBodyParser(app, config.bodyLimitBytes)
   registerErrorHandling(app, (outcome) => metrics.requests.inc({ outcome }))
+  const registerMethodNotAllowed = collectRoutesForMethodNotAllowed(app)
   await registerOpenApi(app)
 
   // The API scope: refused while draining, before its own session-id and auth checks.
@@ -117,14 +122,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     api.addHook('onRequest', refuseWhileDraining)
     await api.register(sessionRoutes, {
       service,
+      contexts,
       authenticate: createAuthenticator(options.auth),
       metrics,
       idempotency: options.idempotency ?? createMemoryIdempotencyStore(),
       maxDepth: config.maxDepth,
     })
   })
-  registerMethodNotAllowed(app, SESSION_PATH, ['GET', 'PATCH'])
   await app.register(operationsRoutes, { metrics, lock, isDraining: () => app.isDraining() })
-  for (const url of ['/healthz', '/readyz', '/metrics', '/openapi.json']) registerMethodNotAllowed(app, url, ['GET'])
+  registerMethodNotAllowed()
   return app
 }

@@ -1,4 +1,4 @@
-/** One overall time budget for a proxy request (SPEC §4 Deadlines), shared by every wait and attempt in it. */
+/** One overall time budget for a proxy request (docs/consistency.md#deadlines), shared by every wait and attempt in it. */
 export interface Deadline {
   readonly expiresAt: number
   remainingMs(): number
@@ -35,3 +35,12 @@ export function withTimeout<T>(work: Promise<T>, ms: number, onTimeout: () => Er
   })
   return Promise.race([work, timedOut]).finally(() => clearTimeout(timer))
 }
+
+/** Time as a dependency: what waits, expires or measures takes a clock, so a test can decide what time it is. */
+export interface Clock {
+  /** Milliseconds on a wall clock shared with deadlines. */
+  now(): number
+  delay(ms: number): Promise<void>
+}
+
+export const systemClock: Clock = { now: () => Date.now(), delay }

@@ -1,6 +1,13 @@
 import type { FieldError } from './schemas.ts'
 
-// The error catalogue (SPEC §3.4): one line per error the proxy answers with.
+// The error catalogue (docs/http-api.md#errors): one line per error the proxy answers with. An error a caller
+// should retry carries `retryAfterSeconds`, the Retry-After it is answered with unless the error gives its own.
+interface CatalogueEntry {
+  status: number
+  message: string
+  retryAfterSeconds?: number
+}
+
 const catalogue = {
   E_INVALID_BODY: { status: 400, message: 'Invalid request body' },
   E_RESERVED_KEY: { status: 400, message: 'metadata.events is reserved for AiFi and cannot be written' },
@@ -10,7 +17,7 @@ const catalogue = {
   E_NOT_FOUND: { status: 404, message: 'Route not found' },
   E_METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed' },
   E_REQUEST_TIMEOUT: { status: 408, message: 'The request did not arrive in time' },
-  E_IDEMPOTENCY_IN_PROGRESS: { status: 409, message: 'A request with this Idempotency-Key is still running' },
+  E_IDEMPOTENCY_IN_PROGRESS: { status: 409, message: 'A request with this Idempotency-Key is still running', retryAfterSeconds: 1 },
   E_PRECONDITION_FAILED: { status: 412, message: 'If-Match does not match the current ETag' },
   E_PAYLOAD_TOO_LARGE: { status: 413, message: 'Request body is too large' },
   E_UNSUPPORTED_MEDIA_TYPE: {
@@ -25,11 +32,11 @@ const catalogue = {
     message: 'AiFi refused the proxy credentials: check AIFI_API_TOKEN (a configuration fault)',
   },
   E_UPSTREAM_BAD_RESPONSE: { status: 502, message: 'AiFi answered something the proxy cannot use' },
-  E_UPSTREAM_UNAVAILABLE: { status: 503, message: 'AiFi is unavailable, retry later' },
-  E_LOCK_TIMEOUT: { status: 503, message: 'Timed out waiting for the session write lock, retry later' },
-  E_SHUTTING_DOWN: { status: 503, message: 'The proxy is shutting down, retry on another instance' },
+  E_UPSTREAM_UNAVAILABLE: { status: 503, message: 'AiFi is unavailable, retry later', retryAfterSeconds: 1 },
+  E_LOCK_TIMEOUT: { status: 503, message: 'Timed out waiting for the session write lock, retry later', retryAfterSeconds: 1 },
+  E_SHUTTING_DOWN: { status: 503, message: 'The proxy is shutting down, retry on another instance', retryAfterSeconds: 1 },
   E_UPSTREAM_TIMEOUT: { status: 504, message: 'AiFi did not answer in time' },
-} as const satisfies Record<string, { status: number; message: string }>
+} as const satisfies Record<string, CatalogueEntry>
 
 export type ErrorType = keyof typeof catalogue
 
@@ -41,6 +48,8 @@ export function errorTypesWithStatus(status: number): ErrorType[] {
 export interface ProxyErrorOptions {
   message?: string
   errors?: FieldError[]
+  /** Overrides the catalogue's Retry-After, e.g. with the one AiFi sent. */
+  retryAfterSeconds?: number
   headers?: Record<string, string>
   cause?: unknown
 }
@@ -56,10 +65,12 @@ export class ProxyError extends Error {
     readonly type: ErrorType,
     options: ProxyErrorOptions = {},
   ) {
-    super(options.message ?? catalogue[type].message, { cause: options.cause })
-    this.statusCode = catalogue[type].status
+    const entry: CatalogueEntry = catalogue[type]
+    super(options.message ?? entry.message, { cause: options.cause })
+    this.statusCode = entry.status
     this.errors = options.errors ?? []
-    this.headers = options.headers ?? {}
+    const retryAfterSeconds = options.retryAfterSeconds ?? entry.retryAfterSeconds
+    this.headers = { ...(retryAfterSeconds === undefined ? {} : { 'retry-after': String(retryAfterSeconds) }), ...options.headers }
   }
 }
 

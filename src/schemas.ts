@@ -2,6 +2,9 @@ import { z } from 'zod'
 
 // One place for the wire shapes, shared by the routes, the AiFi client and the simulator.
 
+/** AiFi's sessions collection: the proxy serves the same paths it calls (docs/aifi-upstream.md). */
+export const SESSIONS_PATH = '/api/admin/v2/sessions'
+
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue }
 export type JsonObject = { [key: string]: JsonValue }
 
@@ -18,7 +21,7 @@ export type SessionPatchBody = z.infer<typeof sessionPatchBodySchema>
 
 /**
  * An AiFi session. Only the fields the proxy relies on are named; AiFi documents ~27 and sends more,
- * so everything else passes through untouched (aifi-contract.md §4).
+ * so everything else passes through untouched (docs/aifi-upstream.md).
  */
 export const sessionSchema = z
   .object({

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net'
 import { buildApp } from './app.ts'
 import { ConfigError, loadConfig } from './config.ts'
-import { createCoordination } from './coordination.ts'
+import { createCoordination } from './redis/coordination.ts'
 import { createLogger } from './logger.ts'
 import { demoBanner, resolveUpstreamTarget } from './upstream-target.ts'
 

@@ -63,5 +63,5 @@ export const gracefulShutdown = fp(
 /** onRequest hook for the API scope: while draining, a new request is told to go to another replica. */
 export function refuseWhileDraining(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
   if (!request.server.isDraining()) return done()
-  done(new ProxyError('E_SHUTTING_DOWN', { headers: { 'retry-after': '1', connection: 'close' } }))
+  done(new ProxyError('E_SHUTTING_DOWN', { headers: { connection: 'close' } }))
 }

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { createAifiClient } from '../src/aifi/aifi-client.ts'
-import { UpstreamBadResponseError, UpstreamTimeoutError } from '../src/aifi/upstream-failure.ts'
+import { UpstreamBadResponseError, UpstreamTimeoutError } from '../src/aifi/upstream-errors.ts'
+import { createDeadline } from '../src/deadline.ts'
 import { startSimulator } from '../src/simulator/simulator.ts'
 
 async function setUp(t: import('node:test').TestContext, timeoutMs = 2_000) {
@@ -11,30 +12,31 @@ async function setUp(t: import('node:test').TestContext, timeoutMs = 2_000) {
     await client.close()
     await simulator.close()
   })
-  const context = { authorization: `Bearer ${simulator.token}`, requestId: 'req-1', timeoutMs }
+  const caller = { name: 'tester', authorization: `Bearer ${simulator.token}`, scope: 'key:tester' }
+  const context = { requestId: 'req-1', caller, deadline: createDeadline(timeoutMs) }
   return { simulator, client, context }
 }
 
-test('findSession reads through the list endpoint and keeps unknown fields', async (t) => {
+test('readSession reads through the list endpoint and keeps unknown fields', async (t) => {
   const { simulator, client, context } = await setUp(t)
   const id = simulator.seededSessionIds[0]!
-  const session = await client.findSession(id, context)
+  const session = await client.readSession(id, context)
   assert.equal(session?.sessionId, id)
   assert.deepEqual(session?.shoppingSessionFlags, simulator.getSession(id)!.shoppingSessionFlags)
-  assert.equal(await client.findSession('unknown', context), undefined)
+  assert.equal(await client.readSession('unknown', context), undefined)
   const [entry] = simulator.counters().log
   assert.equal(entry!.url, `/api/admin/v2/sessions?sessionToken=${id}&count=2`)
   assert.equal(entry!.requestId, 'req-1')
 })
 
-test('findSession selects the exact match only', async (t) => {
+test('readSession selects the exact match only', async (t) => {
   const { simulator, client, context } = await setUp(t)
   const near = { sessionId: 'abc-1', sessionToken: 'abc-1', metadata: {} }
   simulator.injectFault({ op: 'read', kind: 'status', status: 200, count: 1, body: { data: [near], pagination: {} } })
-  assert.equal(await client.findSession('abc', context), undefined)
+  assert.equal(await client.readSession('abc', context), undefined)
   const exact = { sessionId: 'other', sessionToken: 'abc', metadata: {} }
   simulator.injectFault({ op: 'read', kind: 'status', status: 200, count: 1, body: { data: [near, exact] } })
-  assert.equal((await client.findSession('abc', context))?.sessionId, 'other')
+  assert.equal((await client.readSession('abc', context))?.sessionId, 'other')
 })
 
 test('answers of the wrong shape, or not JSON at all, are bad responses', async (t) => {
@@ -42,16 +44,16 @@ test('answers of the wrong shape, or not JSON at all, are bad responses', async 
   const id = simulator.seededSessionIds[0]!
   for (const body of [{ items: [] }, { data: 'x' }, { data: [1] }, 'not json']) {
     simulator.injectFault({ op: 'read', kind: 'status', status: 200, count: 1, body })
-    await assert.rejects(client.findSession(id, context), UpstreamBadResponseError)
+    await assert.rejects(client.readSession(id, context), UpstreamBadResponseError)
   }
   simulator.injectFault({ op: 'write', kind: 'status', status: 200, count: 1, body: [] })
-  await assert.rejects(client.updateSession(id, { metadata: {} }, context), UpstreamBadResponseError)
+  await assert.rejects(client.writeSession(id, { metadata: {} }, context), UpstreamBadResponseError)
 })
 
 test('an attempt times out at its bound, not at undici\'s coarse timer', async (t) => {
   const { simulator, client, context } = await setUp(t)
   simulator.injectFault({ op: 'read', kind: 'hang', count: 1 })
   const started = performance.now()
-  await assert.rejects(client.findSession(simulator.seededSessionIds[0]!, { ...context, timeoutMs: 150 }), UpstreamTimeoutError)
+  await assert.rejects(client.readSession(simulator.seededSessionIds[0]!, { ...context, deadline: createDeadline(150) }), UpstreamTimeoutError)
   assert.ok(performance.now() - started < 600)
 })

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { createClient } from 'redis'
-import { createRedisLock } from '../src/coordinator/redis-lock.ts'
+import { createRedisLock } from '../src/redis/redis-lock.ts'
 import { createLogger } from '../src/logger.ts'
 import { startTestApp } from './helper.ts'
 import { connectTestRedis, createRedisCoordination } from './redis-helper.ts'

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto'
 import type { TestContext } from 'node:test'
 import { createClient, type RedisClientType } from 'redis'
-import { boundRedisCalls } from '../src/bounded-redis.ts'
+import { boundRedisCalls } from '../src/redis/bounded-redis.ts'
 import { createLogger } from '../src/logger.ts'
-import { createRedisLock } from '../src/coordinator/redis-lock.ts'
+import { createRedisLock } from '../src/redis/redis-lock.ts'
 import type { SessionLock } from '../src/coordinator/session-lock.ts'
-import { createRedisIdempotencyStore } from '../src/idempotency/redis-store.ts'
+import { createRedisIdempotencyStore } from '../src/redis/redis-idempotency-store.ts'
 
 const REDIS_URL = process.env.REDIS_TEST_URL ?? 'redis://127.0.0.1:6379'
 

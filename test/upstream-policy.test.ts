@@ -3,13 +3,8 @@ import { test } from 'node:test'
 import { parseRetryAfter } from '../src/aifi/aifi-client.ts'
 import { createRateLimiter } from '../src/aifi/rate-limiter.ts'
 import { backoffMs, withRetries, type RetryPolicy } from '../src/aifi/retry.ts'
-import {
-  DeadlineExceededError,
-  UpstreamBadResponseError,
-  UpstreamHttpError,
-  UpstreamTimeoutError,
-  mapUpstreamFailure,
-} from '../src/aifi/upstream-failure.ts'
+import { classifyFailure } from '../src/aifi/failure-table.ts'
+import { DeadlineExceededError, UpstreamBadResponseError, UpstreamHttpError, UpstreamTimeoutError } from '../src/aifi/upstream-errors.ts'
 import { createDeadline } from '../src/deadline.ts'
 
 const policy = (random: () => number, retries = 3): RetryPolicy => ({
@@ -21,14 +16,14 @@ const policy = (random: () => number, retries = 3): RetryPolicy => ({
 })
 
 test('backoff is exponential with full jitter, capped, and never shorter than a capped Retry-After', () => {
-  assert.equal(backoffMs(policy(() => 0.999_999), 0, new Error('x')) < 100, true)
-  assert.equal(Math.round(backoffMs(policy(() => 1), 3, new Error('x'))), 800)
-  assert.equal(backoffMs(policy(() => 1), 10, new Error('x')), 2_000)
-  assert.equal(backoffMs(policy(() => 0), 0, new Error('x')), 0, 'full jitter reaches zero')
+  assert.equal(backoffMs(policy(() => 0.999_999), 0, undefined) < 100, true)
+  assert.equal(Math.round(backoffMs(policy(() => 1), 3, undefined)), 800)
+  assert.equal(backoffMs(policy(() => 1), 10, undefined), 2_000)
+  assert.equal(backoffMs(policy(() => 0), 0, undefined), 0, 'full jitter reaches zero')
   const throttled = new UpstreamHttpError('read', 503, undefined, 2)
-  assert.equal(backoffMs(policy(() => 0), 0, throttled), 2_000)
+  assert.equal(backoffMs(policy(() => 0), 0, throttled.retryAfterSeconds), 2_000)
   const slowDown = new UpstreamHttpError('read', 429, undefined, 3_600)
-  assert.equal(backoffMs(policy(() => 0), 0, slowDown), 5_000, 'an hour-long Retry-After is capped')
+  assert.equal(backoffMs(policy(() => 0), 0, slowDown.retryAfterSeconds), 5_000, 'an hour-long Retry-After is capped')
 })
 
 test('withRetries retries transient failures only, at most `retries` times', async () => {
@@ -69,7 +64,7 @@ test('withRetries stops when the next wait would pass the deadline', async () =>
   await assert.rejects(withRetries(throttled, { policy: policy(() => 0), deadline: createDeadline(0) }), DeadlineExceededError)
 })
 
-test('one function maps every upstream failure to the SPEC row, never a 500', () => {
+test('one function maps every upstream failure to its documented error, never a 500', () => {
   const cases: Array<[unknown, 'service' | 'forward', string, number]> = [
     [new UpstreamTimeoutError('read'), 'service', 'E_UPSTREAM_TIMEOUT', 504],
     [Object.assign(new Error('t'), { code: 'UND_ERR_HEADERS_TIMEOUT' }), 'service', 'E_UPSTREAM_TIMEOUT', 504],
@@ -91,12 +86,12 @@ test('one function maps every upstream failure to the SPEC row, never a 500', ()
     [new UpstreamBadResponseError('read', 'not JSON'), 'service', 'E_UPSTREAM_BAD_RESPONSE', 502],
   ]
   for (const [error, mode, type, status] of cases) {
-    const mapped = mapUpstreamFailure(error, mode)
+    const mapped = classifyFailure(error, mode).error
     assert.equal(mapped?.type, type, String(error))
     assert.equal(mapped?.statusCode, status)
   }
-  assert.equal(mapUpstreamFailure(new UpstreamHttpError('read', 429, undefined, 7), 'service')?.headers['retry-after'], '7')
-  assert.equal(mapUpstreamFailure(new TypeError('a bug'), 'service'), undefined, 'bugs are not disguised as upstream faults')
+  assert.equal(classifyFailure(new UpstreamHttpError('read', 429, undefined, 7), 'service').error.headers['retry-after'], '7')
+  assert.equal(classifyFailure(new TypeError('a bug'), 'service').error.type, 'E_INTERNAL', 'bugs are not disguised as upstream faults')
 })
 
 test('Retry-After is read as seconds or as an HTTP date', () => {

@@ -1,15 +1,9 @@
 import { Pool } from 'undici'
 import type { Dispatcher } from 'undici'
-import { sessionListSchema, sessionSchema, type Session, type SessionPatchBody } from '../schemas.ts'
-import {
-  UpstreamBadResponseError,
-  UpstreamHttpError,
-  UpstreamTimeoutError,
-  describeOutcome,
-  type UpstreamOp,
-} from './upstream-failure.ts'
-
-const SESSIONS_PATH = '/api/admin/v2/sessions'
+import type { RequestContext } from '../request-context.ts'
+import { SESSIONS_PATH, sessionListSchema, sessionSchema, type Session, type SessionPatchBody } from '../schemas.ts'
+import { outcomeLabel } from './failure-table.ts'
+import { UpstreamBadResponseError, UpstreamHttpError, UpstreamTimeoutError, type UpstreamOp } from './upstream-errors.ts'
 
 export interface AifiClientOptions {
   baseUrl: string
@@ -18,14 +12,6 @@ export interface AifiClientOptions {
   /** A test seam (e.g. undici's MockAgent); by default the client owns one Pool for the origin. */
   dispatcher?: Dispatcher
   onAttempt?: (op: UpstreamOp, outcome: string, seconds: number) => void
-}
-
-export interface UpstreamCallContext {
-  /** The full `Authorization` header value sent to AiFi. */
-  authorization: string
-  requestId: string
-  /** Bounded by the request's remaining deadline; never above the configured upstream timeout. */
-  timeoutMs: number
 }
 
 export type AifiClient = ReturnType<typeof createAifiClient>
@@ -42,8 +28,9 @@ export function createAifiClient(options: AifiClientOptions) {
       bodyTimeout: options.timeoutMs,
     })
 
-  async function call(op: UpstreamOp, method: 'GET' | 'PATCH', path: string, context: UpstreamCallContext, body?: unknown) {
-    const timeoutMs = Math.max(1, Math.min(context.timeoutMs, options.timeoutMs))
+  async function call(op: UpstreamOp, method: 'GET' | 'PATCH', path: string, context: RequestContext, body?: unknown) {
+    // Each attempt is bounded by the configured timeout and by what is left of the request's deadline.
+    const timeoutMs = Math.max(1, Math.min(context.deadline.remainingMs(), options.timeoutMs))
     const started = performance.now()
     // undici checks its own timeouts on a coarse (about one second) timer; this abort holds the exact bound.
     // A plain timer, not AbortSignal.timeout(): that one costs a weak reference and a finalizer per call.
@@ -57,7 +44,7 @@ export function createAifiClient(options: AifiClientOptions) {
         path: basePath + path,
         headers: {
           accept: 'application/json',
-          authorization: context.authorization,
+          authorization: context.caller.authorization,
           'x-request-id': context.requestId,
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         },
@@ -75,7 +62,7 @@ export function createAifiClient(options: AifiClientOptions) {
     } catch (caught) {
       if (caught instanceof UpstreamHttpError || caught instanceof UpstreamBadResponseError) throw caught
       const error = signal.aborted ? new UpstreamTimeoutError(op) : caught
-      options.onAttempt?.(op, describeOutcome(error), (performance.now() - started) / 1000)
+      options.onAttempt?.(op, outcomeLabel(error), (performance.now() - started) / 1000)
       throw error
     } finally {
       clearTimeout(timer)
@@ -85,9 +72,9 @@ export function createAifiClient(options: AifiClientOptions) {
   return {
     /**
      * AiFi documents no single-session GET, so the list endpoint is filtered by `sessionToken` (the same UUID
-     * as `sessionId`, aifi-contract.md §3). `count=2` exposes an ambiguous id instead of silently taking one.
+     * as `sessionId`, docs/aifi-upstream.md). `count=2` exposes an ambiguous id instead of silently taking one.
      */
-    async findSession(sessionId: string, context: UpstreamCallContext): Promise<Session | undefined> {
+    async readSession(sessionId: string, context: RequestContext): Promise<Session | undefined> {
       const query = new URLSearchParams({ sessionToken: sessionId, count: '2' })
       const payload = await call('read', 'GET', `${SESSIONS_PATH}?${query}`, context)
       const list = sessionListSchema.safeParse(payload)
@@ -100,7 +87,7 @@ export function createAifiClient(options: AifiClientOptions) {
       return session.data
     },
 
-    async updateSession(sessionId: string, body: SessionPatchBody, context: UpstreamCallContext): Promise<Session> {
+    async writeSession(sessionId: string, body: SessionPatchBody, context: RequestContext): Promise<Session> {
       const payload = await call('write', 'PATCH', `${SESSIONS_PATH}/${encodeURIComponent(sessionId)}`, context, body)
       const session = sessionSchema.safeParse(payload)
       if (!session.success) throw new UpstreamBadResponseError('write', 'the updated session has an unexpected shape')
@@ -121,7 +108,7 @@ function parseJson(op: UpstreamOp, text: string): unknown {
   }
 }
 
-/** Error bodies may be empty or not JSON (aifi-contract.md §6); they are only ever inspected, never required. */
+/** Error bodies may be empty or not JSON (docs/aifi-upstream.md); they are only ever inspected, never required. */
 function parseLenient(text: string): unknown {
   try {
     return JSON.parse(text)

@@ -1,5 +1,6 @@
 import { delay, type Deadline } from '../deadline.ts'
-import { DeadlineExceededError, UpstreamHttpError, isTransient } from './upstream-failure.ts'
+import { FAILURE_TABLE, failureKind, retryAfterOf } from './failure-table.ts'
+import { DeadlineExceededError } from './upstream-errors.ts'
 
 export interface RetryPolicy {
   /** Retries after the first attempt (UPSTREAM_RETRIES). */
@@ -21,18 +22,17 @@ export const defaultRetryPolicy = (retries: number): RetryPolicy => ({
 
 /**
  * Exponential backoff with full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter"): the wait is
- * uniform in [0, min(max, base * 2^n)], and never shorter than a (capped) Retry-After.
+ * uniform in [0, min(max, base * 2^n)], and never shorter than a (capped) Retry-After, in seconds.
  */
-export function backoffMs(policy: RetryPolicy, retryNumber: number, error: unknown): number {
+export function backoffMs(policy: RetryPolicy, retryNumber: number, retryAfter: number | undefined): number {
   const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** retryNumber)
   const jittered = policy.random() * ceiling
-  const retryAfter = error instanceof UpstreamHttpError ? error.retryAfterSeconds : undefined
   return retryAfter === undefined ? jittered : Math.max(jittered, Math.min(retryAfter * 1000, policy.maxRetryAfterMs))
 }
 
 /**
- * Runs `attempt` until it succeeds, fails for good, runs out of retries, or the next wait would pass the
- * deadline. The last failure is rethrown as it is, for the one mapping function to translate.
+ * Runs a read until it succeeds, fails for good (by the failure table), runs out of retries, or the next wait
+ * would pass the deadline. The last failure is rethrown as it is; the caller classifies it.
  */
 export async function withRetries<T>(
   attempt: () => Promise<T>,
@@ -44,8 +44,8 @@ export async function withRetries<T>(
     try {
       return await attempt()
     } catch (error) {
-      if (!isTransient(error) || retryNumber >= policy.retries) throw error
-      const waitMs = backoffMs(policy, retryNumber, error)
+      if (FAILURE_TABLE[failureKind(error)].read === 'fail' || retryNumber >= policy.retries) throw error
+      const waitMs = backoffMs(policy, retryNumber, retryAfterOf(error))
       if (waitMs >= deadline.remainingMs()) throw error
       await delay(waitMs)
       await options.beforeRetry?.()

@@ -1,22 +1,22 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { levels } from 'pino'
 import { summarizeChanges } from '../merge/index.ts'
-import type { PendingPatch } from './pending-patch.ts'
+import type { PatchContext } from '../request-context.ts'
 
-export type WriteOutcome = 'applied' | 'rejected' | 'unverified' | 'failed'
+export type AuditOutcome = 'applied' | 'rejected' | 'unverified' | 'failed'
 
 /**
- * One audit line per upstream PATCH sent (SPEC §8): who asked for what, by JSON path only. Values never appear:
+ * One audit line per upstream PATCH sent (docs/operations.md#audit-log): who asked for what, by JSON path only. Values never appear:
  * metadata may hold personal data.
  */
 export function logWriteAudit(
   logger: FastifyBaseLogger,
   entry: {
     sessionId: string
-    patches: PendingPatch[]
+    patches: PatchContext[]
     eventsKept: boolean
     fraudRaised: boolean
-    outcome: WriteOutcome
+    outcome: AuditOutcome
     upstreamStatus: string
     upstreamMs: number
   },

@@ -5,7 +5,7 @@ import type { JsonObject, Session, SessionPatchBody } from '../schemas.ts'
 export interface PlannedPatch {
   body: SessionPatchBody
   ifMatch: string | undefined
-  /** If-Match is evaluated on the first read of a patch's cycle only (SPEC §3.1). */
+  /** If-Match is judged until a write holding the patch may have landed (docs/http-api.md#if-match). */
   checkIfMatch: boolean
 }
 
@@ -30,7 +30,7 @@ function effectiveMetadata(session: Session): JsonObject | undefined {
 }
 
 /**
- * Applies patches in arrival order to one read of the session (SPEC §4 Coalescing). Each patch's If-Match is
+ * Applies patches in arrival order to one read of the session (docs/consistency.md#coalescing). Each patch's If-Match is
  * checked against the state just before it, so a batch behaves exactly like the same patches applied one by one.
  */
 export function planBatch(session: Session, patches: PlannedPatch[]): BatchPlan {

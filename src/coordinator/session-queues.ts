@@ -1,9 +1,10 @@
 import { ProxyError } from '../errors.ts'
+import type { PatchContext } from '../request-context.ts'
 import type { RunBatch } from './merge-cycle.ts'
-import type { PatchResult, PendingPatch } from './pending-patch.ts'
+import type { PatchResult } from './settlement.ts'
 
 interface QueueEntry {
-  patch: PendingPatch
+  patch: PatchContext
   resolve: (result: PatchResult) => void
   reject: (error: unknown) => void
   turnTimer: NodeJS.Timeout
@@ -12,7 +13,7 @@ interface QueueEntry {
 export type SessionQueues = ReturnType<typeof createSessionQueues>
 
 /**
- * Per-session FIFO queues within the process (SPEC §4). While one batch of a session is being written, later
+ * Per-session FIFO queues within the process (docs/consistency.md#serialization). While one batch of a session is being written, later
  * patches wait; the next batch takes up to `maxBatch` of them, in arrival order, for one read and one write.
  * Only patches with the same credentials share a write (in forward mode each caller's token authorizes its own).
  * A queue exists only while it has work, so memory does not grow with the number of sessions ever seen.
@@ -39,7 +40,7 @@ export function createSessionQueues(options: { maxBatch: number; runBatch: RunBa
 
   return {
     /** Resolves with the session after this patch, or rejects with this patch's own error. */
-    enqueue(patch: PendingPatch): Promise<PatchResult> {
+    enqueue(patch: PatchContext): Promise<PatchResult> {
       inFlight++
       return new Promise<PatchResult>((resolve, reject) => {
         let queue = queues.get(patch.sessionId)
@@ -53,7 +54,7 @@ export function createSessionQueues(options: { maxBatch: number; runBatch: RunBa
           const index = queue.indexOf(entry)
           if (index === -1) return
           queue.splice(index, 1)
-          reject(new ProxyError('E_LOCK_TIMEOUT', { headers: { 'retry-after': '1' } }))
+          reject(new ProxyError('E_LOCK_TIMEOUT'))
         }, waitMs)
         const entry: QueueEntry = { patch, resolve, reject, turnTimer }
         queue.push(entry)

@@ -1,80 +1,42 @@
-import { mapUpstreamFailure, type AuthMode } from '../aifi/upstream-failure.ts'
 import type { Upstream } from '../aifi/upstream.ts'
-import { createDeadline } from '../deadline.ts'
 import { ProxyError } from '../errors.ts'
 import { computeEtag } from '../merge/index.ts'
-import type { Session, SessionPatchBody } from '../schemas.ts'
+import type { PatchContext, RequestContext } from '../request-context.ts'
+import type { Session } from '../schemas.ts'
 import { planBatch } from './batch-plan.ts'
-import type { Caller, PatchResult } from './pending-patch.ts'
 import type { SessionQueues } from './session-queues.ts'
-
-export interface PatchRequest {
-  sessionId: string
-  body: SessionPatchBody
-  ifMatch: string | undefined
-  dryRun: boolean
-  caller: Caller
-  requestId: string
-}
+import type { PatchResult } from './settlement.ts'
 
 export type SessionService = ReturnType<typeof createSessionService>
 
-/** What the routes call: reads, dry runs, and patches through the per-session queue. */
-export function createSessionService(deps: {
-  upstream: Upstream
-  queues: SessionQueues
-  authMode: AuthMode
-  requestDeadlineMs: number
-  lockWaitMs: number
-}) {
-  const { upstream, queues, authMode } = deps
+/**
+ * What the routes call: reads, dry runs, and patches through the per-session queue. Failures leave here as the
+ * caller's ProxyError (classified where AiFi was called), so the routes only translate to HTTP.
+ */
+export function createSessionService(deps: { upstream: Upstream; queues: SessionQueues }) {
+  const { upstream, queues } = deps
 
-  /** Failures leave here already mapped to the catalogue, so the routes only translate to HTTP. */
-  async function mapped<T>(work: () => Promise<T>): Promise<T> {
-    try {
-      return await work()
-    } catch (error) {
-      throw mapUpstreamFailure(error, authMode) ?? error
-    }
-  }
-
-  async function read(sessionId: string, caller: Caller, requestId: string): Promise<Session> {
-    const deadline = createDeadline(deps.requestDeadlineMs)
-    const session = await upstream.readSession(sessionId, { authorization: caller.authorization, requestId, deadline }, false)
+  async function readSession(sessionId: string, context: RequestContext): Promise<Session> {
+    const session = await upstream.readSession(sessionId, context, false)
     if (session === undefined) throw new ProxyError('E_SESSION_NOT_FOUND')
     return session
   }
 
-  return {
-    read: (sessionId: string, caller: Caller, requestId: string) =>
-      mapped(async () => {
-        const session = await read(sessionId, caller, requestId)
-        return { session, etag: computeEtag(session.metadata) }
-      }),
-
-    patch: (request: PatchRequest): Promise<PatchResult> =>
-      mapped(async () => {
-        if (request.dryRun) return preview(request)
-        return queues.enqueue({
-          sessionId: request.sessionId,
-          body: request.body,
-          ifMatch: request.ifMatch,
-          caller: request.caller,
-          requestId: request.requestId,
-          deadline: createDeadline(deps.requestDeadlineMs),
-          turnDeadline: createDeadline(deps.lockWaitMs),
-          enqueuedAt: performance.now(),
-          writeAttempted: false,
-        })
-      }),
-  }
-
   /** A dry run reads and merges like a write would, outside the queue, and sends nothing. */
-  async function preview(request: PatchRequest): Promise<PatchResult> {
-    const session = await read(request.sessionId, request.caller, request.requestId)
-    const plan = planBatch(session, [{ body: request.body, ifMatch: request.ifMatch, checkIfMatch: true }])
+  async function previewPatch(context: PatchContext): Promise<PatchResult> {
+    const session = await readSession(context.sessionId, context)
+    const plan = planBatch(session, [{ body: context.body, ifMatch: context.ifMatch, checkIfMatch: true }])
     const verdict = plan.verdicts[0]!
     if (verdict.kind === 'reject') throw verdict.error
     return { session: plan.preview, etag: computeEtag(plan.preview.metadata), mergeResult: 'dry-run' }
+  }
+
+  return {
+    async readSession(sessionId: string, context: RequestContext) {
+      const session = await readSession(sessionId, context)
+      return { session, etag: computeEtag(session.metadata) }
+    },
+
+    patchSession: (context: PatchContext): Promise<PatchResult> => (context.dryRun ? previewPatch(context) : queues.enqueue(context)),
   }
 }

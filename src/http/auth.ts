@@ -1,10 +1,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import type { CallerKey } from '../config.ts'
-import type { Caller } from '../coordinator/pending-patch.ts'
+import type { Caller } from '../request-context.ts'
 import { ProxyError } from '../errors.ts'
 
-/** SPEC §5: service mode checks the caller's own key and calls AiFi with the proxy's token; forward mode relays. */
+/** docs/configuration.md#auth-modes: service mode checks the caller's own key and calls AiFi with the proxy's token; forward mode relays. */
 export type AuthSettings = { mode: 'service'; callerKeys: CallerKey[]; upstreamToken: string } | { mode: 'forward' }
 
 export type Authenticate = (request: FastifyRequest) => Caller

@@ -1,38 +1,43 @@
 import { createHash } from 'node:crypto'
-import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { PatchResult } from '../coordinator/pending-patch.ts'
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
+import type { PatchResult } from '../coordinator/settlement.ts'
 import { ProxyError, fieldError } from '../errors.ts'
 import type { IdempotencyStore, StoredResponse } from '../idempotency/idempotency-store.ts'
+import type { Caller, IdempotencyClaim } from '../request-context.ts'
 
 const MAX_KEY_LENGTH = 255
 
 export type IdempotentOutcome = { kind: 'fresh'; result: PatchResult } | { kind: 'replay'; response: StoredResponse }
 
-/**
- * Idempotency-Key (SPEC §3.1, after Stripe and draft-ietf-httpapi-idempotency-key-header): the first 2xx answer
- * for a (caller, key) pair is replayed to retries of the same request; an error frees the key again.
- */
-export async function runIdempotently(
-  store: IdempotencyStore,
-  request: FastifyRequest,
-  run: () => Promise<PatchResult>,
-): Promise<IdempotentOutcome> {
+/** The request's Idempotency-Key, scoped to its caller and tied to the request's bytes; undefined without one. */
+export function readIdempotencyClaim(request: FastifyRequest, caller: Caller): IdempotencyClaim | undefined {
   const header = request.headers['idempotency-key']
-  if (header === undefined) return { kind: 'fresh', result: await run() }
+  if (header === undefined) return undefined
   if (typeof header !== 'string' || header.length === 0 || header.length > MAX_KEY_LENGTH) {
     const errors = [fieldError('Idempotency-Key', `must be 1 to ${MAX_KEY_LENGTH} characters`, 'string.length')]
     throw new ProxyError('E_INVALID_BODY', { message: 'Invalid Idempotency-Key header', errors })
   }
+  const fingerprint = createHash('sha256').update(`${request.url}\n`).update(request.bodyDigest).digest('base64url')
+  return { scopedKey: `${caller.scope}:${header}`, fingerprint }
+}
 
-  const scopedKey = `${request.caller!.scope}:${header}`
-  const fingerprint = createHash('sha256')
-    .update(`${request.url}\n`)
-    .update(request.bodyDigest)
-    .digest('base64url')
+/**
+ * Idempotency-Key (docs/http-api.md#idempotency-key, after Stripe and draft-ietf-httpapi-idempotency-key-header):
+ * the first 2xx answer for a (caller, key) pair is replayed to retries of the same request; an error frees the
+ * key again.
+ */
+export async function runIdempotently(
+  store: IdempotencyStore,
+  claim: IdempotencyClaim | undefined,
+  log: FastifyBaseLogger,
+  run: () => Promise<PatchResult>,
+): Promise<IdempotentOutcome> {
+  if (claim === undefined) return { kind: 'fresh', result: await run() }
+  const { scopedKey, fingerprint } = claim
   const begun = await guardStore(() => store.begin(scopedKey, fingerprint))
   if (begun.kind === 'replay') return begun
   if (begun.kind === 'mismatch') throw new ProxyError('E_IDEMPOTENCY_MISMATCH')
-  if (begun.kind === 'in-progress') throw new ProxyError('E_IDEMPOTENCY_IN_PROGRESS', { headers: { 'retry-after': '1' } })
+  if (begun.kind === 'in-progress') throw new ProxyError('E_IDEMPOTENCY_IN_PROGRESS')
 
   let result: PatchResult
   try {
@@ -44,7 +49,7 @@ export async function runIdempotently(
   const response = { statusCode: 200, body: JSON.stringify(result.session), etag: result.etag, mergeResult: result.mergeResult }
   // The write happened: failing to keep its answer must not turn it into an error.
   await store.complete(scopedKey, fingerprint, response).catch((error: unknown) => {
-    request.log.warn({ err: error }, 'could not keep the answer for an Idempotency-Key')
+    log.warn({ err: error }, 'could not keep the answer for an Idempotency-Key')
   })
   return { kind: 'fresh', result }
 }
@@ -63,10 +68,6 @@ async function guardStore<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work()
   } catch (error) {
-    throw new ProxyError('E_UPSTREAM_UNAVAILABLE', {
-      message: 'The idempotency store is unavailable, retry later',
-      headers: { 'retry-after': '1' },
-      cause: error,
-    })
+    throw new ProxyError('E_UPSTREAM_UNAVAILABLE', { message: 'The idempotency store is unavailable, retry later', cause: error })
   }
 }

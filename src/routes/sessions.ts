@@ -1,18 +1,19 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import type { Caller, PatchResult } from '../coordinator/pending-patch.ts'
 import type { SessionService } from '../coordinator/session-service.ts'
+import type { PatchResult } from '../coordinator/settlement.ts'
 import { ProxyError, fieldError } from '../errors.ts'
 import type { Authenticate } from '../http/auth.ts'
-import { runIdempotently, sendReplay } from '../http/idempotency.ts'
-import type { IdempotencyStore } from '../idempotency/idempotency-store.ts'
 import { errorResponses } from '../http/error-responses.ts'
+import { readIdempotencyClaim, runIdempotently, sendReplay } from '../http/idempotency.ts'
+import type { IdempotencyStore } from '../idempotency/idempotency-store.ts'
 import { exceedsDepth, hasReservedKey } from '../merge/index.ts'
 import type { Metrics } from '../metrics.ts'
-import { sessionPatchBodySchema, sessionSchema, type SessionPatchBody } from '../schemas.ts'
+import type { Caller, ContextFactory } from '../request-context.ts'
+import { SESSIONS_PATH, sessionPatchBodySchema, sessionSchema, type SessionPatchBody } from '../schemas.ts'
 
-export const SESSION_PATH = '/api/admin/v2/sessions/:sessionId'
+const SESSION_PATH = `${SESSIONS_PATH}/:sessionId`
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -22,6 +23,7 @@ declare module 'fastify' {
 
 export interface SessionRoutesOptions {
   service: SessionService
+  contexts: ContextFactory
   authenticate: Authenticate
   metrics: Metrics
   idempotency: IdempotencyStore
@@ -32,13 +34,13 @@ const DOT_SEGMENTS = new Set(['', '.', '..'])
 
 const paramsSchema = z.object({ sessionId: z.string() })
 const patchQuerySchema = z.object({
-  // Case-sensitive on purpose (SPEC §3.1): `?dryRun` alone or `?dryRun=TRUE` is a mistake worth a 400.
+  // Case-sensitive on purpose: `?dryRun` alone or `?dryRun=TRUE` is a mistake worth a 400.
   dryRun: z.enum(['true', 'false']).optional(),
 })
 
-/** The drop-in AiFi routes. Auth lives in this scope only, after the session-id check (SPEC §3.5). */
+/** The drop-in AiFi routes. Auth lives in this scope only, after the session-id check (docs/http-api.md#session-ids). */
 export async function sessionRoutes(app: FastifyInstance, options: SessionRoutesOptions): Promise<void> {
-  const { service, authenticate, metrics, idempotency, maxDepth } = options
+  const { service, contexts, authenticate, metrics, idempotency, maxDepth } = options
   const routes = app.withTypeProvider<ZodTypeProvider>()
 
   app.decorateRequest('caller', null)
@@ -59,7 +61,8 @@ export async function sessionRoutes(app: FastifyInstance, options: SessionRoutes
       },
     },
     async (request, reply) => {
-      const { session, etag } = await service.read(request.params.sessionId, request.caller!, request.id)
+      const context = contexts.forRequest(request.id, request.caller!)
+      const { session, etag } = await service.readSession(request.params.sessionId, context)
       metrics.requests.inc({ outcome: 'read' })
       return reply.header('etag', etag).header('accept-patch', 'application/merge-patch+json').send(session)
     },
@@ -79,16 +82,15 @@ export async function sessionRoutes(app: FastifyInstance, options: SessionRoutes
     },
     async (request, reply) => {
       checkMetadataPatch(request.body, maxDepth)
-      const outcome = await runIdempotently(idempotency, request, () =>
-        service.patch({
-          sessionId: request.params.sessionId,
-          body: request.body,
-          ifMatch: request.headers['if-match'],
-          dryRun: request.query.dryRun === 'true',
-          caller: request.caller!,
-          requestId: request.id,
-        }),
-      )
+      const caller = request.caller!
+      const context = contexts.forPatch(request.id, caller, {
+        sessionId: request.params.sessionId,
+        body: request.body,
+        ifMatch: request.headers['if-match'],
+        dryRun: request.query.dryRun === 'true',
+        idempotency: readIdempotencyClaim(request, caller),
+      })
+      const outcome = await runIdempotently(idempotency, context.idempotency, request.log, () => service.patchSession(context))
       if (outcome.kind === 'replay') {
         metrics.requests.inc({ outcome: 'replayed' })
         return sendReplay(reply, outcome.response)
@@ -98,7 +100,7 @@ export async function sessionRoutes(app: FastifyInstance, options: SessionRoutes
   )
 }
 
-/** A PATCH without a body skips fastify's parser, so its missing Content-Type is caught here (SPEC §3.1). */
+/** A PATCH without a body skips fastify's parser, so its missing Content-Type is caught here (docs/http-api.md#content-types). */
 function requireContentType(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
   done(request.headers['content-type'] === undefined ? new ProxyError('E_UNSUPPORTED_MEDIA_TYPE') : undefined)
 }
@@ -114,7 +116,7 @@ function checkMetadataPatch(body: SessionPatchBody, maxDepth: number): void {
   }
 }
 
-export function sendPatchResult(reply: FastifyReply, result: PatchResult, metrics: Metrics): FastifyReply {
+function sendPatchResult(reply: FastifyReply, result: PatchResult, metrics: Metrics): FastifyReply {
   metrics.requests.inc({ outcome: result.mergeResult === 'dry-run' ? 'dry_run' : result.mergeResult })
   return reply.header('etag', result.etag).header('x-merge-result', result.mergeResult).send(result.session)
 }

@@ -1,11 +1,11 @@
 import type { RedisClientType } from 'redis'
-import type { LockRedisClient } from './coordinator/redis-lock.ts'
-import { withTimeout } from './deadline.ts'
-import type { IdempotencyRedisClient } from './idempotency/redis-store.ts'
+import { withTimeout } from '../deadline.ts'
+import type { IdempotencyRedisClient } from './redis-idempotency-store.ts'
+import type { LockRedisClient } from './redis-lock.ts'
 
 export type BoundedRedisClient = LockRedisClient & IdempotencyRedisClient
 
-export class RedisTimeoutError extends Error {
+class RedisTimeoutError extends Error {
   override name = 'RedisTimeoutError'
 }
 

@@ -1,13 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { RedisClientType } from 'redis'
-import { delay } from '../deadline.ts'
-import type { LockLease, SessionLock } from './session-lock.ts'
-
-// Compare-and-delete and compare-and-extend: only the holder's token may release or extend its lock
-// (the single-instance pattern from https://redis.io/docs/latest/develop/use/patterns/distributed-locks/).
-export const COMPARE_AND_DELETE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`
-const EXTEND = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`
+import type { LockLease, SessionLock } from '../coordinator/session-lock.ts'
+import { systemClock, type Clock } from '../deadline.ts'
+import { COMPARE_AND_DELETE, COMPARE_AND_EXTEND } from './scripts.ts'
 
 export type LockRedisClient = Pick<RedisClientType, 'set' | 'eval' | 'ping' | 'isReady'>
 
@@ -19,11 +15,13 @@ export interface RedisLockOptions {
   keyPrefix?: string
   /** Polling interval while another replica holds the lock. */
   retryDelayMs?: number
+  clock?: Clock
 }
 
-/** One lock per session across replicas (SPEC §4): SET NX PX with a random token. */
+/** One lock per session across replicas (docs/consistency.md#serialization): SET NX PX with a random token. */
 export function createRedisLock(options: RedisLockOptions): SessionLock {
   const { client, ttlMs, logger } = options
+  const clock = options.clock ?? systemClock
   const keyPrefix = options.keyPrefix ?? 'aifi-merge-proxy:lock:'
   const retryDelayMs = options.retryDelayMs ?? 15
   // A lease this close to its expiry is treated as lost: the write could otherwise land after it expired.
@@ -39,9 +37,9 @@ export function createRedisLock(options: RedisLockOptions): SessionLock {
     let lost = false
     /** Compare-and-extend: renews the lease only while the key still holds this lease's token. */
     const extend = async (): Promise<boolean> => {
-      const startedAt = Date.now()
+      const startedAt = clock.now()
       try {
-        const extended = await client.eval(EXTEND, { keys: [key], arguments: [token, String(ttlMs)] })
+        const extended = await client.eval(COMPARE_AND_EXTEND, { keys: [key], arguments: [token, String(ttlMs)] })
         if (extended === 1) expiresAt = startedAt + ttlMs
         else lost = true
       } catch (error) {
@@ -49,7 +47,7 @@ export function createRedisLock(options: RedisLockOptions): SessionLock {
         logger.warn({ err: error }, 'could not extend a session lock')
         return false
       }
-      return !lost && Date.now() < expiresAt - safetyMarginMs
+      return !lost && clock.now() < expiresAt - safetyMarginMs
     }
     const timer = setInterval(() => void extend(), Math.max(10, ttlMs / 3))
     timer.unref()
@@ -71,18 +69,18 @@ export function createRedisLock(options: RedisLockOptions): SessionLock {
     async acquire(sessionId, maxWaitMs) {
       const key = keyPrefix + sessionId
       const token = randomUUID()
-      const giveUpAt = Date.now() + maxWaitMs
+      const giveUpAt = clock.now() + maxWaitMs
       for (;;) {
-        const attemptedAt = Date.now()
+        const attemptedAt = clock.now()
         try {
           if (await tryAcquire(key, token)) return holdLease(key, token, attemptedAt)
         } catch (error) {
           logger.error({ err: error }, 'Redis did not answer a lock request')
           return undefined
         }
-        const remaining = giveUpAt - Date.now()
+        const remaining = giveUpAt - clock.now()
         if (remaining <= 0) return undefined
-        await delay(Math.min(remaining, retryDelayMs * (0.5 + Math.random())))
+        await clock.delay(Math.min(remaining, retryDelayMs * (0.5 + Math.random())))
       }
     },
     async isReady() {

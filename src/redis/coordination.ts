@@ -1,12 +1,12 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { RedisClientType } from 'redis'
+import type { Config } from '../config.ts'
+import { createLocalLock, type SessionLock } from '../coordinator/session-lock.ts'
+import type { IdempotencyStore } from '../idempotency/idempotency-store.ts'
+import { createMemoryIdempotencyStore } from '../idempotency/memory-store.ts'
 import { boundRedisCalls } from './bounded-redis.ts'
-import type { Config } from './config.ts'
-import { createRedisLock } from './coordinator/redis-lock.ts'
-import { createLocalLock, type SessionLock } from './coordinator/session-lock.ts'
-import type { IdempotencyStore } from './idempotency/idempotency-store.ts'
-import { createMemoryIdempotencyStore } from './idempotency/memory-store.ts'
-import { createRedisIdempotencyStore } from './idempotency/redis-store.ts'
+import { createRedisIdempotencyStore } from './redis-idempotency-store.ts'
+import { createRedisLock } from './redis-lock.ts'
 
 // A healthy Redis answers in well under a millisecond; one that takes a second is as good as down.
 const REDIS_CALL_TIMEOUT_MS = 1_000

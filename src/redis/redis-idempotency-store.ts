@@ -1,6 +1,6 @@
 import type { RedisClientType } from 'redis'
-import { COMPARE_AND_DELETE } from '../coordinator/redis-lock.ts'
-import { IDEMPOTENCY_TTL_MS, judge, type IdempotencyRecord, type IdempotencyStore } from './idempotency-store.ts'
+import { IDEMPOTENCY_TTL_MS, judge, type IdempotencyRecord, type IdempotencyStore } from '../idempotency/idempotency-store.ts'
+import { COMPARE_AND_DELETE } from './scripts.ts'
 
 export type IdempotencyRedisClient = Pick<RedisClientType, 'set' | 'get' | 'eval'>
 
