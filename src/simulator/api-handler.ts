@@ -4,7 +4,8 @@ import { answerList, answerSession, checkWrite, type WriteCheck } from './api-en
 import { hasValidBearer, matchApiRoute } from './api-routes.ts'
 import type { CounterRecorder } from './counters.ts'
 import type { Fault, FaultQueues } from './fault-queues.ts'
-import { parseLeniently, readBody, resetConnection, sendAnswer, type Answer } from './http-io.ts'
+import { parseJsonLeniently } from '../merge/json-tree.ts'
+import { readBody, resetConnection, sendAnswer, type Answer } from './http-io.ts'
 import type { SessionStore } from './session-store.ts'
 import type { TokenBucket } from './token-bucket.ts'
 
@@ -45,7 +46,9 @@ export async function handleApiRequest(req: IncomingMessage, res: ServerResponse
   const rawBody = await readBody(req)
   if (!route) return sendAnswer(res, { status: 404 })
   const sessionKey = route.op === 'write' ? (route.sessionId ?? route.rawSessionId) : undefined
-  if (sessionKey !== undefined) deps.counters.recordPatchBody(sessionKey, parseLeniently(rawBody))
+  // Recorded as JSON when it is JSON, else as the raw text (not `??`: a body of `null` is JSON).
+  const parsed = parseJsonLeniently(rawBody)
+  if (sessionKey !== undefined) deps.counters.recordPatchBody(sessionKey, parsed === undefined ? rawBody : parsed)
 
   if (!deps.limiter.tryTake()) {
     deps.counters.recordRateLimited()

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { z } from 'zod'
+import { parseJsonLeniently } from '../merge/json-tree.ts'
 import type { Session } from '../schemas.ts'
 import {
   appendedEventSchema,
@@ -89,11 +90,9 @@ function routeKeyOf(method: string, segments: string[]): string {
 /** An empty body is no input (undefined), so `POST /__sim/sessions` with nothing creates a default session. */
 function parseInput(raw: string): unknown {
   if (raw.trim() === '') return undefined
-  try {
-    return JSON.parse(raw)
-  } catch {
-    throw new BadControlInputError('The body is not valid JSON')
-  }
+  const parsed = parseJsonLeniently(raw)
+  if (parsed === undefined) throw new BadControlInputError('The body is not valid JSON')
+  return parsed
 }
 
 // The input itself is passed on, not the schema's output: stored session fields must keep every key as sent.

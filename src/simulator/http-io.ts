@@ -14,15 +14,6 @@ export async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8')
 }
 
-/** Parsed JSON when the body is JSON, else the raw text, for recording what a client sent. */
-export function parseLeniently(raw: string): unknown {
-  try {
-    return JSON.parse(raw)
-  } catch {
-    return raw
-  }
-}
-
 export function sendAnswer(res: ServerResponse, answer: Answer): void {
   let payload = ''
   const headers: Record<string, string> = {}

@@ -1,3 +1,4 @@
+import { parseJsonLeniently } from '../merge/json-tree.ts'
 import { sessionPatchBodySchema, type SessionPatchBody } from '../schemas.ts'
 import { buildInvalidBody, describeZodIssues, type AifiErrorBody } from './aifi-error-body.ts'
 
@@ -9,12 +10,8 @@ export type PatchBodyResult = { ok: true; body: SessionPatchBody } | { ok: false
  * output, so it is kept exactly as the client sent it.
  */
 export function parsePatchBody(raw: string): PatchBodyResult {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(raw)
-  } catch {
-    return { ok: false, error: buildInvalidBody('Invalid request body', []) }
-  }
+  const parsed = parseJsonLeniently(raw)
+  if (parsed === undefined) return { ok: false, error: buildInvalidBody('Invalid request body', []) }
   const checked = sessionPatchBodySchema.safeParse(parsed)
   if (!checked.success) {
     return { ok: false, error: buildInvalidBody('Invalid request body', describeZodIssues(checked.error.issues)) }
