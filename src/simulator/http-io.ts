@@ -8,6 +8,15 @@ export interface Answer {
   headers?: Record<string, string>
 }
 
+/** `undefined` when the segment is not valid percent-encoding (a stray `%`, or bytes that are not UTF-8). */
+export function decodeSegment(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    return undefined
+  }
+}
+
 export async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = []
   for await (const chunk of req) chunks.push(chunk as Buffer)

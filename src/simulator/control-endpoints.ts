@@ -13,7 +13,7 @@ import {
   type Latency,
 } from './control-schemas.ts'
 import type { SimulatorCounters } from './counters.ts'
-import { readBody, sendAnswer, type Answer } from './http-io.ts'
+import { decodeSegment, readBody, sendAnswer, type Answer } from './http-io.ts'
 import { EventsNotAppendableError, UnknownSessionError } from './simulator-errors.ts'
 
 export const CONTROL_PREFIX = '/__sim/'
@@ -36,7 +36,8 @@ class BadControlInputError extends Error {}
 export async function handleControlRequest(req: IncomingMessage, res: ServerResponse, controls: SimulatorControls) {
   const raw = await readBody(req)
   const path = (req.url ?? '/').split('?', 1)[0] ?? '/'
-  const segments = path.slice(CONTROL_PREFIX.length).split('/').map(decodeSegment)
+  // A segment that cannot be decoded is matched as sent, so a 404 names the path the caller used.
+  const segments = path.slice(CONTROL_PREFIX.length).split('/').map((segment) => decodeSegment(segment) ?? segment)
   try {
     const input: ReadInput = (whenEmpty) => {
       const parsed = parseInput(raw)
@@ -115,12 +116,4 @@ function describeControlError(error: unknown): Answer {
 
 function notFound(message: string): Answer {
   return { status: 404, json: { message } }
-}
-
-function decodeSegment(segment: string): string {
-  try {
-    return decodeURIComponent(segment)
-  } catch {
-    return segment
-  }
 }
