@@ -5,7 +5,7 @@ import type { ListFilter } from './session-store.ts'
 const DEFAULT_COUNT = 20
 const MAX_COUNT = 200
 
-export type ListQueryResult = { ok: true; filter: ListFilter } | { ok: false; error: AifiErrorBody }
+type ListQueryResult = { ok: true; filter: ListFilter } | { ok: false; error: AifiErrorBody }
 
 /**
  * The list endpoint's query, limited to the filters the proxy relies on (SPEC §7). Other documented filters

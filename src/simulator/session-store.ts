@@ -12,7 +12,7 @@ export interface ListFilter {
   count: number
 }
 
-export interface SessionPage {
+interface SessionPage {
   items: Session[]
   hasMore: boolean
 }

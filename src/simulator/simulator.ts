@@ -12,7 +12,6 @@ import { createSessionStore } from './session-store.ts'
 import { createTokenBucket } from './token-bucket.ts'
 
 export { DEMO_SESSION_ID } from './seed-sessions.ts'
-export type { FaultSpec } from './control-schemas.ts'
 export type { SimulatorCounters } from './counters.ts'
 
 export interface SimulatorOptions {
