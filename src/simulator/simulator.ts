@@ -35,7 +35,7 @@ export interface Simulator extends SimulatorControls {
   close(): Promise<void>
 }
 
-/** An in-memory stand-in for AiFi's session list and PATCH endpoints (SPEC §7), on a real socket. */
+/** An in-memory stand-in for AiFi's session list and PATCH endpoints (the two the proxy calls), on a real socket. */
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
   const host = options.host ?? '127.0.0.1'
   const token = options.token ?? 'sim-token'
