@@ -6,6 +6,15 @@ export function isJsonObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
+/** The parsed value, or `undefined` (which no JSON text parses to) when the text is not JSON. */
+export function parseJsonLeniently(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
 /**
  * Creates an own, enumerable data property. Plain assignment of `__proto__` would run the setter inherited
  * from Object.prototype and swap the object's prototype instead of creating a key.

@@ -1,6 +1,6 @@
 import type { FaultSpec } from './control-schemas.ts'
 
-export type ApiOp = FaultSpec['op']
+type ApiOp = FaultSpec['op']
 export type Fault = Omit<FaultSpec, 'count'>
 
 export type FaultQueues = ReturnType<typeof createFaultQueues>

@@ -8,19 +8,19 @@ export interface Answer {
   headers?: Record<string, string>
 }
 
+/** `undefined` when the segment is not valid percent-encoding (a stray `%`, or bytes that are not UTF-8). */
+export function decodeSegment(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    return undefined
+  }
+}
+
 export async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = []
   for await (const chunk of req) chunks.push(chunk as Buffer)
   return Buffer.concat(chunks).toString('utf8')
-}
-
-/** Parsed JSON when the body is JSON, else the raw text, for recording what a client sent. */
-export function parseLeniently(raw: string): unknown {
-  try {
-    return JSON.parse(raw)
-  } catch {
-    return raw
-  }
 }
 
 export function sendAnswer(res: ServerResponse, answer: Answer): void {

@@ -5,10 +5,10 @@ import type { ListFilter } from './session-store.ts'
 const DEFAULT_COUNT = 20
 const MAX_COUNT = 200
 
-export type ListQueryResult = { ok: true; filter: ListFilter } | { ok: false; error: AifiErrorBody }
+type ListQueryResult = { ok: true; filter: ListFilter } | { ok: false; error: AifiErrorBody }
 
 /**
- * The list endpoint's query, limited to the filters the proxy relies on (SPEC §7). Other documented filters
+ * The list endpoint's query, limited to the filters the proxy relies on. The other filters in AiFi's docs
  * and unknown parameters are ignored rather than rejected, as a lenient stand-in should.
  */
 export function parseListQuery(params: URLSearchParams): ListQueryResult {

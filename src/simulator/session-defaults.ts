@@ -4,7 +4,7 @@ import type { Session } from '../schemas.ts'
 const DAY_MS = 24 * 60 * 60 * 1000
 
 /**
- * A session shaped like AiFi's (aifi-contract.md §4, field order as in the docs), with `fields` overriding
+ * A session shaped like AiFi's (fields in the order of AiFi's session docs), with `fields` overriding
  * anything. `sessionToken` and `sessionId` are one concept in AiFi, so giving one sets both.
  * `shoppingSessionFlags` stands in for the fields AiFi sends but does not document: the proxy must pass it
  * through untouched.

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import type { JsonObject, JsonValue, Session, SessionPatchBody } from '../schemas.ts'
+import { isJsonObject } from '../merge/json-tree.ts'
+import type { JsonValue, Session, SessionPatchBody } from '../schemas.ts'
 import type { AppendedEvent } from './control-schemas.ts'
 import { buildSessionRecord } from './session-defaults.ts'
 import { EventsNotAppendableError, UnknownSessionError } from './simulator-errors.ts'
@@ -11,7 +12,7 @@ export interface ListFilter {
   count: number
 }
 
-export interface SessionPage {
+interface SessionPage {
   items: Session[]
   hasMore: boolean
 }
@@ -94,8 +95,4 @@ export function createSessionStore(clock: () => Date = () => new Date()) {
       return structuredClone(record)
     },
   }
-}
-
-function isJsonObject(value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }

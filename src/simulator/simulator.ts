@@ -1,9 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { setMaxListeners } from 'node:events'
 import type { AddressInfo } from 'node:net'
-import { handleApiRequest, type ApiDeps } from './api-handler.ts'
+import { handleApiRequest, type ApiDeps } from './api-endpoints.ts'
 import { appendedEventSchema, faultSpecSchema, latencySchema, rateLimitSchema } from './control-schemas.ts'
-import { CONTROL_PREFIX, handleControlRequest, type SimulatorControls } from './control-handler.ts'
+import { CONTROL_PREFIX, handleControlRequest, type SimulatorControls } from './control-endpoints.ts'
 import { createCounterRecorder } from './counters.ts'
 import { createFaultQueues } from './fault-queues.ts'
 import { sendAnswer } from './http-io.ts'
@@ -12,7 +12,6 @@ import { createSessionStore } from './session-store.ts'
 import { createTokenBucket } from './token-bucket.ts'
 
 export { DEMO_SESSION_ID } from './seed-sessions.ts'
-export type { FaultSpec } from './control-schemas.ts'
 export type { SimulatorCounters } from './counters.ts'
 
 export interface SimulatorOptions {
@@ -36,7 +35,7 @@ export interface Simulator extends SimulatorControls {
   close(): Promise<void>
 }
 
-/** An in-memory stand-in for AiFi's session list and PATCH endpoints (SPEC §7), on a real socket. */
+/** An in-memory stand-in for AiFi's session list and PATCH endpoints (the two the proxy calls), on a real socket. */
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
   const host = options.host ?? '127.0.0.1'
   const token = options.token ?? 'sim-token'

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { z } from 'zod'
+import { parseJsonLeniently } from '../merge/json-tree.ts'
 import type { Session } from '../schemas.ts'
 import {
   appendedEventSchema,
@@ -12,7 +13,7 @@ import {
   type Latency,
 } from './control-schemas.ts'
 import type { SimulatorCounters } from './counters.ts'
-import { readBody, sendAnswer, type Answer } from './http-io.ts'
+import { decodeSegment, readBody, sendAnswer, type Answer } from './http-io.ts'
 import { EventsNotAppendableError, UnknownSessionError } from './simulator-errors.ts'
 
 export const CONTROL_PREFIX = '/__sim/'
@@ -35,7 +36,8 @@ class BadControlInputError extends Error {}
 export async function handleControlRequest(req: IncomingMessage, res: ServerResponse, controls: SimulatorControls) {
   const raw = await readBody(req)
   const path = (req.url ?? '/').split('?', 1)[0] ?? '/'
-  const segments = path.slice(CONTROL_PREFIX.length).split('/').map(decodeSegment)
+  // A segment that cannot be decoded is matched as sent, so a 404 names the path the caller used.
+  const segments = path.slice(CONTROL_PREFIX.length).split('/').map((segment) => decodeSegment(segment) ?? segment)
   try {
     const input: ReadInput = (whenEmpty) => {
       const parsed = parseInput(raw)
@@ -89,11 +91,9 @@ function routeKeyOf(method: string, segments: string[]): string {
 /** An empty body is no input (undefined), so `POST /__sim/sessions` with nothing creates a default session. */
 function parseInput(raw: string): unknown {
   if (raw.trim() === '') return undefined
-  try {
-    return JSON.parse(raw)
-  } catch {
-    throw new BadControlInputError('The body is not valid JSON')
-  }
+  const parsed = parseJsonLeniently(raw)
+  if (parsed === undefined) throw new BadControlInputError('The body is not valid JSON')
+  return parsed
 }
 
 // The input itself is passed on, not the schema's output: stored session fields must keep every key as sent.
@@ -116,12 +116,4 @@ function describeControlError(error: unknown): Answer {
 
 function notFound(message: string): Answer {
   return { status: 404, json: { message } }
-}
-
-function decodeSegment(segment: string): string {
-  try {
-    return decodeURIComponent(segment)
-  } catch {
-    return segment
-  }
 }
