@@ -6,7 +6,7 @@ import { buildApp } from '../src/app.ts'
 import { loadConfig } from '../src/config.ts'
 
 // `npm run openapi` writes openapi/openapi.json from the routes' zod schemas; `npm run openapi:check` exits 1
-// when the committed file differs from it (compared as JSON, as SPEC §3.3 says). A path argument overrides the file.
+// when the committed file differs from it (compared as JSON, as docs/http-api.md#operations-endpoints says). A path argument overrides the file.
 const { values, positionals } = parseArgs({ options: { check: { type: 'boolean', default: false } }, allowPositionals: true })
 const target = positionals[0] ?? fileURLToPath(new URL('../openapi/openapi.json', import.meta.url))
 

@@ -44,7 +44,7 @@ export interface AppOptions {
   /** The process logger (see createLogger); without it, fastify's `logger` option applies (false in tests). */
   loggerInstance?: FastifyBaseLogger
   logger?: FastifyServerOptions['logger']
-  /** How long a client may take to send a request (docs/http-api.md#slow-clients); 10 s and 30 s by default. */
+  /** How long a client may take to send a request (docs/http-api.md#slow-and-malformed-clients); 10 s and 30 s by default. */
   serverTimeouts?: ServerTimeouts
 }
 

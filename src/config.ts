@@ -1,6 +1,6 @@
 import { z } from 'zod'
 
-// The one place that reads the environment (SPEC §6). Everything else receives a Config.
+// The one place that reads the environment (docs/configuration.md#environment-variables). Everything else receives a Config.
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback)
 const nonNegativeInt = (fallback: number) => z.coerce.number().int().nonnegative().default(fallback)
@@ -18,7 +18,7 @@ export interface CallerKey {
 const PRINTABLE_ASCII = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/
 const KEY_NAME = /^[\w.-]+$/
 
-/** `name:secret,name:secret`. Only the first `:` separates: secrets may contain `:` themselves (SPEC §5). */
+/** `name:secret,name:secret`. Only the first `:` separates: secrets may contain `:` themselves (docs/configuration.md#auth-modes). */
 const callerKeysSchema = optionalText.transform((value, ctx): CallerKey[] | undefined => {
   if (value === undefined) return undefined
   const keys: CallerKey[] = []

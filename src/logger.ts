@@ -2,7 +2,7 @@ import { pino, stdSerializers, type DestinationStream, type Logger } from 'pino'
 import type { Config } from './config.ts'
 
 /**
- * Paths whose values never reach a log line, wherever a header, caller or config object ends up (SPEC §5, §8).
+ * Paths whose values never reach a log line, wherever a header, caller or config object ends up (docs/operations.md#what-is-never-logged).
  * Nothing logs these today (fastify's request serializer has no headers); this is the net under a future
  * `log.info({ request })`. Metadata values are kept out by never logging bodies: the audit line has paths only.
  */

@@ -2,7 +2,7 @@ import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client
 
 export type Metrics = ReturnType<typeof createMetrics>
 
-/** SPEC §8 metrics. Labels hold outcomes and statuses only, never ids, names or values. */
+/** The metrics of docs/operations.md#metrics. Labels hold outcomes and statuses only, never ids, names or values. */
 export function createMetrics() {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })

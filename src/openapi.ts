@@ -23,7 +23,7 @@ const SESSION_ANSWER =
 
 /**
  * The zod route schemas as OpenAPI, plus what they cannot say: the body media types the parser accepts, and
- * which error types each error status carries (SPEC §3.4).
+ * which error types each error status carries (docs/http-api.md#errors).
  */
 const transform: SwaggerTransform = (input) => {
   const routeResponses = (input.schema?.response ?? {}) as Record<string, unknown>
@@ -52,7 +52,7 @@ const transformObject: SwaggerTransformObject = (input) => {
 }
 
 /**
- * `/openapi.json` and `/docs` (SPEC §3.3). Registered before the routes, which @fastify/swagger collects as they
+ * `/openapi.json` and `/docs` (docs/http-api.md#operations-endpoints). Registered before the routes, which @fastify/swagger collects as they
  * are added. Nothing in the document depends on the configuration or the run (no servers, ports or keys), so
  * the committed openapi/openapi.json can be compared with what is served.
  */

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { isJsonObject } from './merge/json-tree.ts'
 
 // One place for the wire shapes, shared by the routes, the AiFi client and the simulator.
 
@@ -33,16 +34,13 @@ export const sessionSchema = z
   .passthrough()
 export type Session = z.infer<typeof sessionSchema>
 
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
-
 /**
  * The list endpoint's envelope. What follows `data` is undocumented, so it is kept as it comes. Items are only
  * checked to be objects here: the one selected is parsed with sessionSchema, so copying every item is not needed.
  */
 export const sessionListSchema = z
   .object({
-    data: z.array(z.custom<Record<string, unknown>>(isRecord, 'expected a session object')),
+    data: z.array(z.custom<Record<string, unknown>>(isJsonObject, 'expected a session object')),
   })
   .passthrough()
 export type SessionList = z.infer<typeof sessionListSchema>

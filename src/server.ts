@@ -23,7 +23,7 @@ async function main(): Promise<void> {
     await target.close()
   })
 
-  // SPEC §8: drain, then exit 0, or 1 when SHUTDOWN_GRACE_MS ran out first. Only the first signal is caught: a
+  // docs/operations.md#graceful-shutdown: drain, then exit 0, or 1 when SHUTDOWN_GRACE_MS ran out first. Only the first signal is caught: a
   // second one ends the process at once, the operator's way out of a drain they do not want to wait for.
   const signals = ['SIGTERM', 'SIGINT'] as const
   const shutDown = (signal: NodeJS.Signals) => {

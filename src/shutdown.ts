@@ -8,7 +8,7 @@ declare module 'fastify' {
     /** True from the first shutdown signal on: /readyz answers 503 and the API refuses new requests. */
     isDraining(): boolean
     /**
-     * Drains, then closes the app (SPEC §8). Resolves true when everything finished within the grace period,
+     * Drains, then closes the app (docs/operations.md#graceful-shutdown). Resolves true when everything finished within the grace period,
      * false as soon as the grace period ran out (the close then goes on in the background).
      */
     gracefulClose(): Promise<boolean>

@@ -12,7 +12,7 @@ export interface UpstreamTarget {
 }
 
 /**
- * Decides what the proxy talks to and how it authenticates (SPEC §5, §7). Without AIFI_BASE_URL it starts the
+ * Decides what the proxy talks to and how it authenticates (docs/configuration.md#embedded-simulator). Without AIFI_BASE_URL it starts the
  * in-memory simulator in-process and runs in service mode with the simulator's token and a caller key.
  */
 export async function resolveUpstreamTarget(config: Config): Promise<UpstreamTarget> {

@@ -16,7 +16,7 @@ function configError(env: Record<string, string>): string {
   assert.fail('expected the configuration to be refused')
 }
 
-test('defaults follow the SPEC table', () => {
+test('defaults follow the documented table', () => {
   const config = loadConfig({})
   assert.equal(config.port, 8080)
   assert.equal(config.host, '0.0.0.0')

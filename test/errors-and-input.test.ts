@@ -10,7 +10,7 @@ function assertErrorShape(body: Record<string, unknown>, type: string, requestId
   if (requestId !== undefined) assert.equal(body.requestId, requestId)
 }
 
-test('every input error answers in the SPEC shape, never reaches AiFi, with the caller request id', async (t) => {
+test('every input error answers in the documented error shape, never reaches AiFi, with the caller request id', async (t) => {
   const { app, simulator } = await startTestApp(t)
   const id = simulator.seededSessionIds[0]!
   const cases: Array<[string, unknown, number, string]> = [
@@ -64,7 +64,7 @@ test('the depth limit counts metadata as depth 1', async (t) => {
   assert.equal(over.json().type, 'E_INVALID_BODY')
 })
 
-test('checks run in SPEC order: 415, 413, malformed, forbidden, shape, reserved', async (t) => {
+test('checks run in the documented order: 415, 413, malformed, forbidden, shape, reserved', async (t) => {
   const { app, simulator } = await startTestApp(t, { env: { BODY_LIMIT_BYTES: '100' } })
   const id = simulator.seededSessionIds[0]!
   const huge = `{"metadata":{"events":[],"pad":"${'x'.repeat(200)}"`

@@ -8,11 +8,12 @@ import type { SessionLock } from '../src/coordinator/session-lock.ts'
 import type { AuthSettings } from '../src/http/auth.ts'
 import type { ServerTimeouts } from '../src/http/server-timeouts.ts'
 import type { IdempotencyStore } from '../src/idempotency/idempotency-store.ts'
+import { SESSIONS_PATH } from '../src/schemas.ts'
 import { startSimulator, type Simulator, type SimulatorOptions } from '../src/simulator/simulator.ts'
 
 export const CALLER_SECRET = 'test-secret:with-colon'
 export const CALLER_AUTH = `Bearer ${CALLER_SECRET}`
-export const SESSIONS = '/api/admin/v2/sessions'
+export const SESSIONS = SESSIONS_PATH
 
 export interface TestAppOptions {
   env?: Record<string, string>
@@ -24,7 +25,7 @@ export interface TestAppOptions {
   logger?: FastifyServerOptions['logger']
   /** A logger writing to a stream the test reads (see createLogger). */
   loggerInstance?: FastifyBaseLogger
-  /** Short client timeouts for slow-client tests; the SPEC values otherwise. */
+  /** Short client timeouts for slow-client tests; the documented values otherwise. */
   serverTimeouts?: ServerTimeouts
 }
 

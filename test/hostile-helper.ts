@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import type { RequestLogEntry } from '../src/simulator/counters.ts'
 import type { Simulator } from '../src/simulator/simulator.ts'
 
-// Shared checks for the hostile-input tests: the SPEC §3.4 error shape, and what reached "AiFi".
+// Shared checks for the hostile-input tests: the documented error shape (docs/http-api.md#errors), and what reached "AiFi".
 
 export interface Answer {
   statusCode: number
@@ -10,7 +10,7 @@ export interface Answer {
   headers: Record<string, unknown>
 }
 
-/** Exactly `{message, type, errors, requestId}`, with `errors` an array of `{error, rule, field}` (SPEC §3.4). */
+/** Exactly `{message, type, errors, requestId}`, with `errors` an array of `{error, rule, field}` (docs/http-api.md#errors). */
 export function assertErrorShape(answer: Answer, context = ''): Record<string, unknown> {
   const body = JSON.parse(answer.body) as Record<string, unknown>
   assert.deepEqual(Object.keys(body).sort(), ['errors', 'message', 'requestId', 'type'], context)

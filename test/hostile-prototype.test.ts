@@ -17,7 +17,7 @@ function assertNotPolluted(): void {
 }
 
 /**
- * Raw JSON text with `key` at `depth`, depth counted as SPEC §3.1 does (metadata is 1, the body's top level 0),
+ * Raw JSON text with `key` at `depth`, depth counted as docs/http-api.md#nesting-depth does (metadata is 1, the body's top level 0),
  * reached through objects or arrays. Returns the text and the RFC 6901 pointer the error must name.
  */
 function bodyWithKeyAt(key: string, depth: number, through: 'object' | 'array'): [string, string] {
@@ -37,7 +37,7 @@ test('__proto__, constructor and prototype are refused at every depth, under bot
   const before = snapshotPrototypes()
   for (const contentType of CONTENT_TYPES) {
     for (const key of FORBIDDEN) {
-      // Past MAX_DEPTH too: the forbidden-key check comes before the depth check (SPEC §3.1).
+      // Past MAX_DEPTH too: the forbidden-key check comes before the depth check (docs/http-api.md#check-order).
       for (let depth = 0; depth <= config.maxDepth + 2; depth++) {
         for (const through of ['object', 'array'] as const) {
           const [text, pointer] = bodyWithKeyAt(key, depth, through)

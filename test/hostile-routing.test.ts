@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import { CALLER_AUTH, SESSIONS, listenOnFreePort, rawRequest, startTestApp } from './helper.ts'
 import { assertErrorShape, callsDuring } from './hostile-helper.ts'
 
-// SPEC §3.5: route, method and session-id checks come before auth and body checks.
+// docs/http-api.md#check-order: route, method and session-id checks come before auth and body checks.
 
 test('a wrong method is 405 with Allow before the body is read, for every method fastify routes', async (t) => {
   const { app, simulator } = await startTestApp(t)

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { connect, type Socket } from 'node:net'
 import { test } from 'node:test'
-import { SPEC_SERVER_TIMEOUTS, type ServerTimeouts } from '../src/http/server-timeouts.ts'
+import { DEFAULT_SERVER_TIMEOUTS, type ServerTimeouts } from '../src/http/server-timeouts.ts'
 import { CALLER_AUTH, SESSIONS, listenOnFreePort, rawRequest, startTestApp } from './helper.ts'
 import { assertErrorShape } from './hostile-helper.ts'
 
@@ -48,9 +48,9 @@ function assertRequestTimeout(text: string): void {
   assert.equal(assertErrorShape({ statusCode: 408, body, headers: {} }).type, 'E_REQUEST_TIMEOUT')
 }
 
-test('by default the server enforces the SPEC bounds, and checks them often enough to cut off on time', async (t) => {
+test('by default the server enforces the documented bounds, and checks them often enough to cut off on time', async (t) => {
   const { app } = await startTestApp(t)
-  assert.deepEqual(SPEC_SERVER_TIMEOUTS, { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 72_000 })
+  assert.deepEqual(DEFAULT_SERVER_TIMEOUTS, { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 72_000 })
   assert.equal(app.server.headersTimeout, 10_000)
   assert.equal(app.server.requestTimeout, 30_000)
   assert.equal(app.server.keepAliveTimeout, 72_000)

@@ -26,7 +26,7 @@ async function scrape(app: FastifyInstance) {
   return { text: response.body, value }
 }
 
-test('after known traffic every SPEC §8 metric holds the expected counts, next to the process metrics', async (t) => {
+test('after known traffic every documented metric holds the expected counts, next to the process metrics', async (t) => {
   const { app, simulator } = await startTestApp(t)
   const id = simulator.seededSessionIds[0]!
 

@@ -1,5 +1,6 @@
 import { Pool } from 'undici'
 import type { Dispatcher } from 'undici'
+import { parseJsonLeniently } from '../merge/index.ts'
 import type { RequestContext } from '../request-context.ts'
 import { SESSIONS_PATH, sessionListSchema, sessionSchema, type Session, type SessionPatchBody } from '../schemas.ts'
 import { outcomeLabel } from './failure-table.ts'
@@ -56,7 +57,8 @@ export function createAifiClient(options: AifiClientOptions) {
       const text = await response.body.text()
       options.onAttempt?.(op, String(response.statusCode), (performance.now() - started) / 1000)
       if (response.statusCode < 200 || response.statusCode > 299) {
-        throw new UpstreamHttpError(op, response.statusCode, parseLenient(text), parseRetryAfter(response.headers['retry-after']))
+        // Error bodies may be empty or not JSON (docs/aifi-upstream.md#errors): only ever inspected, never required.
+        throw new UpstreamHttpError(op, response.statusCode, parseJsonLeniently(text), parseRetryAfter(response.headers['retry-after']))
       }
       return parseJson(op, text)
     } catch (caught) {
@@ -105,15 +107,6 @@ function parseJson(op: UpstreamOp, text: string): unknown {
     return JSON.parse(text)
   } catch {
     throw new UpstreamBadResponseError(op, 'the body is not JSON')
-  }
-}
-
-/** Error bodies may be empty or not JSON (docs/aifi-upstream.md); they are only ever inspected, never required. */
-function parseLenient(text: string): unknown {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return undefined
   }
 }
 

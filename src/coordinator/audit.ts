@@ -6,7 +6,7 @@ import type { PatchContext } from '../request-context.ts'
 export type AuditOutcome = 'applied' | 'rejected' | 'unverified' | 'failed'
 
 /**
- * One audit line per upstream PATCH sent (docs/operations.md#audit-log): who asked for what, by JSON path only. Values never appear:
+ * One audit line per upstream PATCH sent (docs/operations.md#audit-lines): who asked for what, by JSON path only. Values never appear:
  * metadata may hold personal data.
  */
 export function logWriteAudit(

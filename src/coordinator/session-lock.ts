@@ -2,7 +2,7 @@
 export interface LockLease {
   /**
    * Checks with the lock's store that this lease is still ours and renews it, right before a write.
-   * False once the lease may have passed to someone else: the write must then not be sent (SPEC §4).
+   * False once the lease may have passed to someone else: the write must then not be sent (docs/consistency.md#serialization).
    */
   confirm(): Promise<boolean>
   release(): Promise<void>

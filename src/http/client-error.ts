@@ -8,7 +8,7 @@ import type { ProxyErrorBody } from '../schemas.ts'
 /**
  * fastify's `clientErrorHandler`: the connection failed before fastify had a request to answer (headers or body
  * too slow, headers too large, malformed HTTP). Node then expects a raw answer on the socket and its closing.
- * The answer still has AiFi's error shape (SPEC §3.4, §3.5), with a request id of its own, as there is no request.
+ * The answer still has AiFi's error shape (docs/http-api.md#slow-and-malformed-clients), with a request id of its own, as there is no request.
  */
 export function handleClientError(error: ConnectionError, socket: Socket): void {
   // A reset peer is gone: nothing to answer.

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ProxyError, fieldError, type ErrorType } from '../errors.ts'
-import type { ProxyErrorBody } from '../schemas.ts'
+import { SESSIONS_PATH, type ProxyErrorBody } from '../schemas.ts'
 
 // fastify's own errors, by code, into the catalogue. Anything not listed and not a ProxyError is a bug: 500.
 const FASTIFY_ERRORS: Record<string, ErrorType> = {
@@ -19,7 +19,7 @@ declare module 'fastify' {
   }
 }
 
-/** The one place error bodies are shaped: AiFi's `{message, type, errors}` plus the request id (SPEC §3.4). */
+/** The one place error bodies are shaped: AiFi's `{message, type, errors}` plus the request id (docs/http-api.md#errors). */
 export function registerErrorHandling(app: FastifyInstance, countOutcome: (outcome: string) => void): void {
   app.decorate('countOutcome', countOutcome)
   app.setErrorHandler((error: FastifyError, request, reply) => {
@@ -33,7 +33,7 @@ export function registerErrorHandling(app: FastifyInstance, countOutcome: (outco
     sendError(request, reply, new ProxyError('E_NOT_FOUND'))
   app.setNotFoundHandler(notFound)
   // fastify reads and parses the body of a request to an unknown route before its not-found handler runs, so bad
-  // JSON would be a 400; answering in onRequest puts the route check before body checks (SPEC §3.5).
+  // JSON would be a 400; answering in onRequest puts the route check before body checks (docs/http-api.md#check-order).
   app.addHook('onRequest', (request, reply, done) => {
     if (request.is404) notFound(request, reply)
     else done()
@@ -46,13 +46,13 @@ const SESSION_ID_ERRORS = new Set(['FST_ERR_BAD_URL', 'FST_ERR_MAX_PARAM_LENGTH'
 /**
  * fastify's `frameworkErrors`: failures before routing, such as a path that cannot be percent-decoded. Under the
  * sessions path that is an id that cannot be decoded or is longer than the router's maxParamLength, so no
- * session has it: 404 E_SESSION_NOT_FOUND (SPEC §3.5), not a missing route.
+ * session has it: 404 E_SESSION_NOT_FOUND (docs/http-api.md#check-order), not a missing route.
  */
 export function handleFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-  const underSessions = request.url.startsWith('/api/admin/v2/sessions/')
+  const underSessions = request.url.startsWith(`${SESSIONS_PATH}/`)
   const type: ErrorType = SESSION_ID_ERRORS.has(error.code) && underSessions ? 'E_SESSION_NOT_FOUND' : 'E_NOT_FOUND'
   request.log.info({ type, code: error.code }, 'request refused before routing')
-  // No onRequest hook runs before routing, so the request id header (SPEC §8) is set here.
+  // No onRequest hook runs before routing, so the request id header (docs/operations.md#request-ids) is set here.
   sendError(request, reply.header('x-request-id', request.id), new ProxyError(type))
 }
 

@@ -11,14 +11,14 @@ declare module 'fastify' {
   interface FastifyRequest {
     /**
      * A digest of the raw body bytes, taken only when an Idempotency-Key is sent: the key compares requests by
-     * their bytes (SPEC §3.1).
+     * their bytes (docs/http-api.md#content-types).
      */
     bodyDigest: string
   }
 }
 
 /**
- * One parser for both media types (SPEC §3.1), replacing fastify's defaults. JSON.parse makes `__proto__` an own
+ * One parser for both media types (docs/http-api.md#content-types), replacing fastify's defaults. JSON.parse makes `__proto__` an own
  * property and never sets a prototype, so the text can be parsed first and every forbidden key then rejected
  * with its own error type, which is the protection fastify's default parser gives, answered in AiFi's shape.
  * Parse errors never quote the input.

@@ -3,7 +3,7 @@ import { ProxyError } from '../errors.ts'
 import { sendError } from './error-handler.ts'
 
 /**
- * A known path with a wrong method is 405 with `Allow`, not fastify's 404 (docs/http-api.md#unknown-routes), for
+ * A known path with a wrong method is 405 with `Allow`, not fastify's 404 (docs/http-api.md#unknown-routes-and-methods), for
  * every method fastify routes (PROPFIND and QUERY too). The paths and their methods are taken from the routes as
  * they are registered, so a new route is covered without being listed. Call before registering routes; the
  * returned function adds the 405 routes once all others are in.

@@ -1,6 +1,6 @@
 import type { ServerOptions } from 'node:http'
 
-/** How long a client may take; SPEC §3.5 sets the first two. */
+/** How long a client may take; docs/http-api.md#slow-and-malformed-clients sets the first two. */
 export interface ServerTimeouts {
   /** Request headers must arrive within this, else 408 and the connection closes. */
   headersMs: number
@@ -10,7 +10,7 @@ export interface ServerTimeouts {
   keepAliveMs: number
 }
 
-export const SPEC_SERVER_TIMEOUTS: ServerTimeouts = {
+export const DEFAULT_SERVER_TIMEOUTS: ServerTimeouts = {
   headersMs: 10_000,
   requestMs: 30_000,
   // Longer than the 60 s idle timeout of common load balancers (fastify's default for the same reason): if the
@@ -19,7 +19,7 @@ export const SPEC_SERVER_TIMEOUTS: ServerTimeouts = {
 }
 
 /** The fastify options that enforce the timeouts on the HTTP/1 server fastify creates. */
-export function serverTimeoutOptions(timeouts: ServerTimeouts = SPEC_SERVER_TIMEOUTS): {
+export function serverTimeoutOptions(timeouts: ServerTimeouts = DEFAULT_SERVER_TIMEOUTS): {
   requestTimeout: number
   keepAliveTimeout: number
   http: ServerOptions

@@ -14,7 +14,7 @@ export type BeginResult =
 
 /**
  * Keys are scoped per caller, so two callers cannot see each other's answers. A fingerprint identifies the
- * request (session id, query and body bytes): the same key with another fingerprint is a mismatch (SPEC §3.1).
+ * request (session id, query and body bytes): the same key with another fingerprint is a mismatch (docs/http-api.md#idempotency-key).
  */
 export interface IdempotencyStore {
   begin(scopedKey: string, fingerprint: string): Promise<BeginResult>

@@ -16,7 +16,7 @@ export interface ChangeSummary {
 
 /**
  * What a metadata patch touches, as paths only: values may hold personal data and are never copied here
- * (SPEC §8). Leaves are scalars, arrays (RFC 7396 replaces them whole) and empty objects, which create or
+ * (docs/operations.md#audit-lines). Leaves are scalars, arrays (RFC 7396 replaces them whole) and empty objects, which create or
  * keep an object at their path. Listed in document order; walks an explicit stack.
  */
 export function summarizeChanges(metadataPatch: JsonObject): ChangeSummary {

@@ -50,7 +50,7 @@ function writeScalar(value: unknown): string {
 
 /**
  * A strong validator (RFC 9110 §8.8.3) of the effective metadata, `events` included, so an event appended by
- * AiFi invalidates an earlier tag. Absent and `null` metadata mean `{}` upstream (SPEC §2), so they share its tag.
+ * AiFi invalidates an earlier tag. Absent and `null` metadata mean `{}` upstream (docs/aifi-upstream.md#session-object), so they share its tag.
  */
 export function computeEtag(metadata: unknown): string {
   const effective = metadata === undefined || metadata === null ? {} : metadata

@@ -3,10 +3,10 @@ import { formatPointer } from './json-pointer.ts'
 import { applyMergePatch } from './merge-patch.ts'
 import { cloneJson, isJsonObject, setOwn } from './json-tree.ts'
 
-/** Keys that reach prototypes when code elsewhere assigns or merges naively (SPEC §3.1: rejected anywhere). */
+/** Keys that reach prototypes when code elsewhere assigns or merges naively (rejected anywhere: docs/http-api.md#reserved-and-forbidden-keys). */
 export const FORBIDDEN_KEYS: readonly string[] = ['__proto__', 'constructor', 'prototype']
 
-/** AiFi appends its ThirdParty and Handoff events under this top-level metadata key (SPEC §1). */
+/** AiFi appends its ThirdParty and Handoff events under this top-level metadata key (docs/aifi-upstream.md#events). */
 export const EVENTS_KEY = 'events'
 
 interface Visit {
@@ -43,7 +43,7 @@ function pointerOf(visit: Visit): string {
 }
 
 /**
- * SPEC §3.1: `metadata` itself is depth 1 and each nested object or array adds one; scalars add nothing.
+ * docs/http-api.md#nesting-depth: `metadata` itself is depth 1 and each nested object or array adds one; scalars add nothing.
  * Nothing deeper than maxDepth + 1 is ever visited.
  */
 export function exceedsDepth(metadata: unknown, maxDepth: number): boolean {
@@ -59,7 +59,7 @@ export function exceedsDepth(metadata: unknown, maxDepth: number): boolean {
   return false
 }
 
-/** Only the top-level `events` is AiFi's; `metadata.loyalty.events` is an ordinary key (SPEC §3.1). */
+/** Only the top-level `events` is AiFi's; `metadata.loyalty.events` is an ordinary key (docs/http-api.md#reserved-and-forbidden-keys). */
 export function hasReservedKey(metadataPatch: JsonObject): boolean {
   return Object.hasOwn(metadataPatch, EVENTS_KEY)
 }

@@ -16,7 +16,7 @@ export interface WriteCheck {
 }
 
 /**
- * SPEC §4 Verification: the response must hold every top-level key written, with a JSON-equal value, and
+ * docs/consistency.md#verification: the response must hold every top-level key written, with a JSON-equal value, and
  * every event present before the write. `events` is checked by containment rather than equality because AiFi
  * may append an event of its own. Returns RFC 6901 pointers, never values; an empty list means verified.
  */
@@ -38,7 +38,7 @@ export function findWriteMismatches(input: WriteCheck): string[] {
 
 /**
  * An array of events must survive item by item, as a multiset (a duplicated event must survive twice);
- * anything else AiFi stored there is opaque (SPEC §2) and must come back JSON-equal.
+ * anything else AiFi stored there is opaque (docs/aifi-upstream.md#events) and must come back JSON-equal.
  */
 function findLostEvents(expected: unknown, returned: JsonObject): string[] {
   const eventsPointer = formatPointer([EVENTS_KEY])

@@ -19,10 +19,10 @@ const readinessSchema = z
   })
   .describe('Ready (200), or not (503) while draining or while Redis is unreachable')
 
-// No auth and no session data: probes and scrapers must reach these without credentials (SPEC §3.3).
+// No auth and no session data: probes and scrapers must reach these without credentials (docs/http-api.md#operations-endpoints).
 const unauthenticated = { tags: ['operations'], security: [] }
 
-/** Unauthenticated operations endpoints (SPEC §3.3): they reveal no session data. */
+/** Unauthenticated operations endpoints (docs/http-api.md#operations-endpoints): they reveal no session data. */
 export async function operationsRoutes(app: FastifyInstance, options: OperationsOptions): Promise<void> {
   const { metrics, lock, isDraining } = options
   const routes = app.withTypeProvider<ZodTypeProvider>()

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseJsonLeniently } from '../merge/json-tree.ts'
-import { sessionPatchBodySchema, type FieldError, type Session, type SessionPatchBody } from '../schemas.ts'
+import { SESSIONS_PATH, sessionPatchBodySchema, type FieldError, type Session, type SessionPatchBody } from '../schemas.ts'
 import { buildInvalidBody, describeZodIssues } from './aifi-error-body.ts'
 import type { CounterRecorder } from './counters.ts'
 import type { Fault, FaultQueues } from './fault-queues.ts'
@@ -10,8 +10,7 @@ import { parseListQuery } from './list-query.ts'
 import type { SessionStore } from './session-store.ts'
 import type { TokenBucket } from './token-bucket.ts'
 
-const LIST_PATH = '/api/admin/v2/sessions'
-const SESSION_PATH_PREFIX = `${LIST_PATH}/`
+const SESSION_PATH_PREFIX = `${SESSIONS_PATH}/`
 const NOT_FOUND: Answer = { status: 404 }
 
 export interface ApiDeps {
@@ -82,7 +81,7 @@ export async function handleApiRequest(req: IncomingMessage, res: ServerResponse
 
 /** The list and the PATCH of one session; anything else is not part of this stand-in. */
 function matchRoute(method: string, pathname: string): ApiRoute | undefined {
-  if (method === 'GET' && pathname === LIST_PATH) return { op: 'read' }
+  if (method === 'GET' && pathname === SESSIONS_PATH) return { op: 'read' }
   if (method !== 'PATCH' || !pathname.startsWith(SESSION_PATH_PREFIX)) return undefined
   const rawSessionId = pathname.slice(SESSION_PATH_PREFIX.length)
   if (rawSessionId === '' || rawSessionId.includes('/')) return undefined
