@@ -6,7 +6,7 @@ import type { Config } from './config.ts'
  * Nothing logs these today (fastify's request serializer has no headers); this is the net under a future
  * `log.info({ request })`. Metadata values are kept out by never logging bodies: the audit line has paths only.
  */
-export const REDACTED_PATHS = [
+const REDACTED_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
   'req.headers["idempotency-key"]',

@@ -9,7 +9,7 @@ export const SESSIONS_PATH = '/api/admin/v2/sessions'
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue }
 export type JsonObject = { [key: string]: JsonValue }
 
-export const jsonObjectSchema = z.record(z.string(), z.unknown()).transform((value) => value as JsonObject)
+const jsonObjectSchema = z.record(z.string(), z.unknown()).transform((value) => value as JsonObject)
 
 /** AiFi's PATCH body. `suspectedFraud` can only raise the flag, never clear it. */
 export const sessionPatchBodySchema = z
@@ -43,10 +43,9 @@ export const sessionListSchema = z
     data: z.array(z.custom<Record<string, unknown>>(isJsonObject, 'expected a session object')),
   })
   .passthrough()
-export type SessionList = z.infer<typeof sessionListSchema>
 
 /** AiFi's validation error body, which the proxy also uses for its own errors (plus `requestId`). */
-export const fieldErrorSchema = z.object({
+const fieldErrorSchema = z.object({
   error: z.string(),
   rule: z.string(),
   field: z.string(),

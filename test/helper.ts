@@ -2,9 +2,11 @@ import { request as httpRequest } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { TestContext } from 'node:test'
 import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify'
+import type { Dispatcher } from 'undici'
 import { buildApp } from '../src/app.ts'
 import { loadConfig, type Config } from '../src/config.ts'
 import type { SessionLock } from '../src/coordinator/session-lock.ts'
+import type { Clock } from '../src/deadline.ts'
 import type { AuthSettings } from '../src/http/auth.ts'
 import type { ServerTimeouts } from '../src/http/server-timeouts.ts'
 import type { IdempotencyStore } from '../src/idempotency/idempotency-store.ts'
@@ -27,6 +29,8 @@ export interface TestAppOptions {
   loggerInstance?: FastifyBaseLogger
   /** Short client timeouts for slow-client tests; the documented values otherwise. */
   serverTimeouts?: ServerTimeouts
+  dispatcher?: Dispatcher
+  clock?: Clock
 }
 
 export interface TestApp {
@@ -55,6 +59,8 @@ export async function startTestApp(t: TestContext, options: TestAppOptions = {})
     lock: options.lock,
     idempotency: options.idempotency,
     serverTimeouts: options.serverTimeouts,
+    dispatcher: options.dispatcher,
+    clock: options.clock,
     ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: options.logger ?? false }),
   })
   t.after(async () => {

@@ -99,9 +99,8 @@ test('the in-memory store is bounded in size and forgets answers after its TTL',
     await store.begin(key, 'f')
     await store.complete(key, 'f', response)
   }
-  assert.equal(store.size(), 3)
+  for (const key of ['b', 'c', 'd']) assert.equal((await store.begin(key, 'f')).kind, 'replay', `${key} is kept`)
   assert.equal((await store.begin('a', 'f')).kind, 'started', 'the oldest entry was evicted')
-  assert.equal((await store.begin('d', 'f')).kind, 'replay')
   now = 1_001
   assert.equal((await store.begin('d', 'f')).kind, 'started', 'expired after the TTL')
 })
@@ -113,8 +112,7 @@ test('the in-memory store is bounded in bytes too: answers holding large session
     await store.begin(key, 'f')
     await store.complete(key, 'f', large)
   }
-  assert.ok(store.bytes() <= 1_000_000, `${store.bytes()} bytes kept`)
-  assert.equal(store.size(), 2)
-  assert.equal((await store.begin('a', 'f')).kind, 'started', 'the oldest answer was evicted')
-  assert.equal((await store.begin('d', 'f')).kind, 'replay')
+  // Each answer costs about 400 kB (two bytes a character): two fit in 1 MB, so the two oldest went.
+  for (const key of ['c', 'd']) assert.equal((await store.begin(key, 'f')).kind, 'replay', `${key} is kept`)
+  for (const key of ['a', 'b']) assert.equal((await store.begin(key, 'f')).kind, 'started', `${key} was evicted`)
 })

@@ -16,7 +16,7 @@ const ENTRY_OVERHEAD_BYTES = 200
  */
 export function createMemoryIdempotencyStore(
   options: { maxEntries?: number; maxBytes?: number; ttlMs?: number; now?: () => number } = {},
-): IdempotencyStore & { size(): number; bytes(): number } {
+): IdempotencyStore {
   const maxEntries = options.maxEntries ?? 10_000
   const maxBytes = options.maxBytes ?? 64 * 1024 * 1024
   const ttlMs = options.ttlMs ?? IDEMPOTENCY_TTL_MS
@@ -63,7 +63,5 @@ export function createMemoryIdempotencyStore(
       const entry = entries.get(key)
       if (entry?.record.state === 'running' && entry.record.fingerprint === fingerprint) remove(key)
     },
-    size: () => entries.size,
-    bytes: () => totalBytes,
   }
 }
