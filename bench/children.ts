@@ -143,20 +143,30 @@ export function cpuTimeMs(child: ChildProcess): number {
 }
 
 /** One load-generator run in its own process; resolves with what it measured. */
-export async function runLoad(spec: LoadSpec, timeoutMs = 90_000): Promise<LoadResult> {
-  const child = spawnNode('load', ['--import', 'tsx', 'bench/load.ts', JSON.stringify(spec)])
+export function runLoad(spec: LoadSpec, timeoutMs = 90_000): Promise<LoadResult> {
+  return runJsonChild<LoadResult>('load', ['--import', 'tsx', 'bench/load.ts', JSON.stringify(spec)], timeoutMs)
+}
+
+/** The node flags of the image's CMD (the Dockerfile's), for a child that runs the proxy's code in-process. */
+export async function imageNodeFlags(): Promise<string[]> {
+  return (await readImageCommand()).slice(1).filter((arg) => arg.startsWith('--'))
+}
+
+/** A node child that measures something and prints it as JSON on stdout; resolves with that JSON. */
+export async function runJsonChild<T>(name: string, args: string[], timeoutMs: number): Promise<T> {
+  const child = spawnNode(name, args)
   let output = ''
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')))
   const finished = new Promise<void>((resolve, reject) =>
-    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`the load generator exited with ${code}`)))),
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`the ${name} child exited with ${code}`)))),
   )
   const timedOut = unrefSleep(timeoutMs).then(() => {
-    throw new Error(`the load generator did not finish within ${timeoutMs} ms`)
+    throw new Error(`the ${name} child did not finish within ${timeoutMs} ms`)
   })
   try {
     await Promise.race([finished, timedOut])
   } finally {
     await stop(child)
   }
-  return JSON.parse(output) as LoadResult
+  return JSON.parse(output) as T
 }

@@ -1,4 +1,5 @@
 import type { HotRun } from './hot-session.ts'
+import type { LargeInputsResult } from './large-inputs.ts'
 import type { OverheadRow } from './overhead.ts'
 import type { RateLimitResult } from './rate-limit.ts'
 
@@ -30,6 +31,7 @@ export interface BenchResults {
   }
   rateLimit: RateLimitResult
   memory: { peakRssMb: number; byProxy: Record<string, number> }
+  largeInputs: LargeInputsResult
 }
 
 export interface Target {
@@ -40,10 +42,12 @@ export interface Target {
 }
 
 export function evaluateTargets(results: BenchResults): Target[] {
-  const { hotSession: hot, memory } = results
+  const { hotSession: hot, memory, largeInputs } = results
   const first = results.overhead.rows.find((row) => row.concurrency === 1)!
   const widest = results.overhead.rows.find((row) => row.concurrency === 64)!
   const wallBound = 10 * hot.singleMergeMs
+  const worstMedian = Math.max(...largeInputs.rows.map((row) => row.medianMs))
+  const worstMax = Math.max(...largeInputs.rows.map((row) => row.maxMs))
   return [
     { name: 'Hot session: keys lost', goal: '0', measured: `${hot.proxy.keysLost} (${hot.proxy.failed} failed)`, met: hot.proxy.keysLost === 0 && hot.proxy.failed === 0 },
     { name: 'Hot session: upstream requests', goal: '≤ 10 (naive: 400)', measured: `${hot.proxy.upstreamRequests}`, met: hot.proxy.upstreamRequests <= 10 },
@@ -57,12 +61,18 @@ export function evaluateTargets(results: BenchResults): Target[] {
     { name: 'Throughput at concurrency 64', goal: '≥ 60% of naive', measured: pct(widest.throughputRatio), met: widest.throughputRatio >= 0.6 },
     { name: 'Peak RSS of the proxy', goal: '< 150 MB', measured: `${memory.peakRssMb.toFixed(1)} MB`, met: memory.peakRssMb < 150 },
     { name: 'Rate limit: 503s from the simulator', goal: '0', measured: `${results.rateLimit.simulator503s}`, met: results.rateLimit.simulator503s === 0 },
+    {
+      name: 'Event-loop stall on large inputs',
+      goal: `median of ${largeInputs.runs} runs ≤ ${largeInputs.targetMs} ms for every input`,
+      measured: `${ms(worstMedian)} ms (longest of all runs: ${ms(worstMax)} ms)`,
+      met: worstMedian <= largeInputs.targetMs,
+    },
   ]
 }
 
 /** The run as Markdown: readable in a terminal, and what bench/RESULTS.md is made of. */
 export function renderMarkdown(results: BenchResults, targets: Target[]): string {
-  const { machine: m, overhead, hotSession: hot, rateLimit: rate, memory } = results
+  const { machine: m, overhead, hotSession: hot, rateLimit: rate, memory, largeInputs: large } = results
   const hotRow = (label: string, run: HotRun) =>
     row(label, `${ms(run.wallMs)} ms`, `${run.upstreamRequests} (${run.upstreamReads} GET + ${run.upstreamWrites} PATCH)`, run.keysLost, run.failed, run.eventsKept ? 'yes' : 'NO', run.maxConcurrentPatches)
   return [
@@ -109,6 +119,17 @@ export function renderMarkdown(results: BenchResults, targets: Target[]): string
     '',
     `Peak RSS of the proxy (VmHWM): **${memory.peakRssMb.toFixed(1)} MB** — ` +
       Object.entries(memory.byProxy).map(([name, mb]) => `${name}: ${mb.toFixed(1)} MB`).join('; ') + '.',
+    '',
+    `### 5. Event-loop stalls on large inputs (one request at a time, ${large.runs} runs each after a warm-up, ` +
+      `BODY_LIMIT_BYTES=${large.bodyLimitBytes}, target ${large.targetMs} ms)`,
+    '',
+    row('input', 'body bytes', 'upstream metadata bytes', 'median stall', 'longest stall', 'every run', 'median request'),
+    row(...Array<string>(7).fill('---')),
+    ...large.rows.map((r) =>
+      row(r.input, r.bodyBytes, r.upstreamBytes, `${ms(r.medianMs)} ms`, `${ms(r.maxMs)} ms`, r.stallsMs.map((stall) => stall.toFixed(0)).join(', '), `${ms(r.medianRequestMs)} ms`),
+    ),
+    '',
+    `Stalls in ms: the longest the proxy's event loop was blocked during the request, by a monitor ticking every ${large.resolutionMs} ms.`,
     '',
     '### Targets',
     '',

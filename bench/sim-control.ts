@@ -5,6 +5,12 @@ import type { SimulatorCounters } from '../src/simulator/simulator.ts'
 
 export type SimControl = ReturnType<typeof createSimControl>
 
+/** Metadata like AiFi's: a few events from its feeds next to the retailer's own keys. */
+function typicalMetadata(): Record<string, unknown> {
+  const events = Array.from({ length: 3 }, (_, i) => ({ eventId: `evt-${i}`, metadata: { source: 'thirdPartyDevice', i } }))
+  return { events, channel: 'app', loyalty: { tier: 'silver', points: 120 } }
+}
+
 export function createSimControl(url: string) {
   async function send(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
     const response = await request(`${url}/__sim/${path}`, {
@@ -17,10 +23,8 @@ export function createSimControl(url: string) {
     return text === '' ? undefined : JSON.parse(text)
   }
 
-  /** A session like AiFi's: a few events from its feeds next to the retailer's own keys. */
-  async function createSession(): Promise<string> {
-    const events = Array.from({ length: 3 }, (_, i) => ({ eventId: `evt-${i}`, metadata: { source: 'thirdPartyDevice', i } }))
-    const metadata = { events, channel: 'app', loyalty: { tier: 'silver', points: 120 } }
+  /** A new session, with typical metadata unless `metadata` is given. */
+  async function createSession(metadata: Record<string, unknown> = typicalMetadata()): Promise<string> {
     const session = (await send('POST', 'sessions', { metadata })) as { sessionId: string }
     return session.sessionId
   }

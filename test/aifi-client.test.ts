@@ -53,7 +53,11 @@ test('answers of the wrong shape, or not JSON at all, are bad responses', async 
 test('an attempt times out at its bound, not at undici\'s coarse timer', async (t) => {
   const { simulator, client, context } = await setUp(t)
   simulator.injectFault({ op: 'read', kind: 'hang', count: 1 })
+  const boundMs = 150
   const started = performance.now()
-  await assert.rejects(client.readSession(simulator.seededSessionIds[0]!, { ...context, deadline: createDeadline(150) }), UpstreamTimeoutError)
-  assert.ok(performance.now() - started < 600)
+  // UpstreamTimeoutError comes only from the client's own abort at the bound: undici's timer rejects with an
+  // error of its own. How long after the bound it fires depends on the machine's load, so only "not before"
+  // is checked, less the few ms by which the event loop's cached clock, which timers count from, may lag.
+  await assert.rejects(client.readSession(simulator.seededSessionIds[0]!, { ...context, deadline: createDeadline(boundMs) }), UpstreamTimeoutError)
+  assert.ok(performance.now() - started >= boundMs - 50, 'not before the bound')
 })

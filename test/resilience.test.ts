@@ -43,13 +43,13 @@ test('persistent 503: 503 E_UPSTREAM_UNAVAILABLE with Retry-After, within the de
   const { app, simulator } = await startTestApp(t, { env: { ...FAST, UPSTREAM_RETRIES: '2' } })
   const id = simulator.seededSessionIds[0]!
   simulator.injectFault({ op: 'read', kind: 'status', status: 503, count: 100 })
-  const started = performance.now()
   const results = await patchKeys(app, id, ['a'])
   const response = results[0]![1]
   assert.equal(response.statusCode, 503)
   assert.equal(response.json().type, 'E_UPSTREAM_UNAVAILABLE')
   assert.equal(response.headers['retry-after'], '1')
-  assert.ok(performance.now() - started < 2000)
+  // Within the deadline by the proxy's own clock: it starts no attempt and no wait the deadline cannot hold, so
+  // every retry made means none was cut short. (A wall-clock bound here would measure the machine's load.)
   assert.equal(upstreamCalls(simulator, 'GET'), 3, 'one attempt and UPSTREAM_RETRIES retries')
   assertAllOrNothing(simulator, id, results)
 })
@@ -65,15 +65,18 @@ test('persistent 503 on writes is answered 503 after bounded re-runs, never half
 })
 
 test('a hanging AiFi is 504 E_UPSTREAM_TIMEOUT within the request deadline', async (t) => {
-  const { app, simulator } = await startTestApp(t, { env: { UPSTREAM_TIMEOUT_MS: '200', REQUEST_DEADLINE_MS: '700' } })
+  // Retries enough for 20 s of 200 ms attempts, so only the deadline can end them within the test.
+  const env = { UPSTREAM_TIMEOUT_MS: '200', REQUEST_DEADLINE_MS: '700', UPSTREAM_RETRIES: '100' }
+  const { app, simulator } = await startTestApp(t, { env })
   const id = simulator.seededSessionIds[0]!
   simulator.injectFault({ op: 'read', kind: 'hang', count: 100 })
-  const started = performance.now()
   const results = await patchKeys(app, id, ['a'])
-  const elapsed = performance.now() - started
   assert.equal(results[0]![1].statusCode, 504)
   assert.equal(results[0]![1].json().type, 'E_UPSTREAM_TIMEOUT')
-  assert.ok(elapsed >= 600 && elapsed < 1_200, `answered after ${Math.round(elapsed)} ms`)
+  // Each attempt waits out its 200 ms, so at most four start within 700 ms however fast the machine: the deadline
+  // ended the retries, not their count. The first timeout leaves time for another attempt, which is made.
+  const attempts = upstreamCalls(simulator, 'GET')
+  assert.ok(attempts >= 2 && attempts <= 4, `${attempts} attempts`)
   assert.equal(upstreamCalls(simulator, 'PATCH'), 0)
   assertAllOrNothing(simulator, id, results)
 })
