@@ -3,7 +3,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import { validatorCompiler } from 'fastify-type-provider-zod'
 import type { Dispatcher } from 'undici'
 import { createAifiClient } from './aifi/aifi-client.ts'
-import { createRateLimiter } from './aifi/rate-limiter.ts'
+import { createRateLimiter, type RateLimiter } from './aifi/rate-limiter.ts'
 import { defaultRetryPolicy } from './aifi/retry.ts'
 import { createUpstream } from './aifi/upstream.ts'
 import type { Config } from './config.ts'
@@ -34,6 +34,8 @@ export interface AppOptions {
   auth: AuthSettings
   /** Cross-replica lock; by default none is needed beyond the in-process queue. Closed by its creator. */
   lock?: SessionLock
+  /** The outbound quota to AiFi; this process's own by default, the cluster's in Redis when REDIS_URL is set. */
+  limiter?: RateLimiter
   /** Where Idempotency-Key answers are kept; in memory by default, in Redis when REDIS_URL is set. */
   idempotency?: IdempotencyStore
   metrics?: Metrics
@@ -97,9 +99,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const retryPolicy = defaultRetryPolicy(config.upstreamRetries)
   const upstream = createUpstream({
     client,
-    limiter: createRateLimiter(config.aifiMaxRps),
+    limiter: options.limiter ?? createRateLimiter(config.aifiMaxRps),
     retryPolicy,
     authMode: options.auth.mode,
+    metrics,
   })
   const runBatch = createMergeCycle({ upstream, lock, logger: app.log, metrics, retryPolicy, clock })
   const queues = createSessionQueues({ maxBatch: config.maxBatch, runBatch })

@@ -61,7 +61,7 @@ const envSchema = z
     UPSTREAM_RETRIES: nonNegativeInt(3),
     REQUEST_DEADLINE_MS: positiveInt(30_000),
     LOCK_WAIT_MS: positiveInt(10_000),
-    LOCK_TTL_MS: positiveInt(30_000),
+    LOCK_TTL_MS: positiveInt(5_000),
     MAX_BATCH: positiveInt(64),
     BODY_LIMIT_BYTES: positiveInt(262_144),
     MAX_DEPTH: positiveInt(32),

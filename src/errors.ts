@@ -34,6 +34,11 @@ const catalogue = {
   E_UPSTREAM_BAD_RESPONSE: { status: 502, message: 'AiFi answered something the proxy cannot use' },
   E_UPSTREAM_UNAVAILABLE: { status: 503, message: 'AiFi is unavailable, retry later', retryAfterSeconds: 1 },
   E_LOCK_TIMEOUT: { status: 503, message: 'Timed out waiting for the session write lock, retry later', retryAfterSeconds: 1 },
+  E_COORDINATION_UNAVAILABLE: {
+    status: 503,
+    message: 'Redis, which replicas share for locks and the AiFi quota, does not answer: retry later',
+    retryAfterSeconds: 1,
+  },
   E_SHUTTING_DOWN: { status: 503, message: 'The proxy is shutting down, retry on another instance', retryAfterSeconds: 1 },
   E_UPSTREAM_TIMEOUT: { status: 504, message: 'AiFi did not answer in time' },
 } as const satisfies Record<string, CatalogueEntry>

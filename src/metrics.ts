@@ -46,5 +46,27 @@ export function createMetrics() {
       help: 'Writes whose response did not hold what was written, or lost an event',
       registers,
     }),
+    quotaWait: new Histogram({
+      name: 'aifi_proxy_quota_wait_seconds',
+      help: 'Time a reservation waited for its slot in the outbound quota to AiFi (the cluster quota with REDIS_URL)',
+      buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    upstreamPauses: new Counter({
+      name: 'aifi_proxy_upstream_pauses_total',
+      help: 'Times AiFi answered 503 or 429 and the quota paused for its Retry-After (every replica, with REDIS_URL)',
+      registers,
+    }),
+    lockTakeovers: new Counter({
+      name: 'aifi_proxy_lock_takeovers_total',
+      help: 'Session locks taken after their holder never released them: a replica died or stalled past its lease',
+      registers,
+    }),
+    redisErrors: new Counter({
+      name: 'aifi_proxy_redis_errors_total',
+      help: 'Redis calls that failed or timed out, by what they were for (lock, quota, idempotency)',
+      labelNames: ['operation'] as const,
+      registers,
+    }),
   }
 }

@@ -3,19 +3,23 @@ import { buildApp } from './app.ts'
 import { ConfigError, loadConfig } from './config.ts'
 import { createCoordination } from './redis/coordination.ts'
 import { createLogger } from './logger.ts'
+import { createMetrics } from './metrics.ts'
 import { demoBanner, resolveUpstreamTarget } from './upstream-target.ts'
 
 async function main(): Promise<void> {
   const config = loadConfig()
   const logger = createLogger(config)
   const target = await resolveUpstreamTarget(config)
-  const coordination = await createCoordination(config, logger)
+  const metrics = createMetrics()
+  const coordination = await createCoordination(config, { logger, metrics, aifiOrigin: new URL(target.baseUrl).origin })
   const app = await buildApp({
     config,
     aifiBaseUrl: target.baseUrl,
     auth: target.auth,
     lock: coordination.lock,
     idempotency: coordination.idempotency,
+    limiter: coordination.limiter,
+    metrics,
     loggerInstance: logger,
   })
   app.addHook('onClose', async () => {

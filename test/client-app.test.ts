@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
 import { MergeProxyError, createClient, type ClientOptions } from '../client/index.ts'
-import { CALLER_SECRET, getSession, listenOnFreePort, patchSession, startTestApp, upstreamCalls, type TestAppOptions } from './helper.ts'
+import { CALLER_SECRET, getSession, listenOnFreePort, patchSession, startTestApp, type TestAppOptions, until, upstreamCalls } from './helper.ts'
 
 // The client against the real app on a real port, over a fresh simulator.
 
@@ -83,7 +83,7 @@ test('client retry after an attempt timeout gets the first answer, after 409s, a
 
   simulator.setLatency({ op: 'write', ms: 1500 })
   const first = client.merge(id, { metadata: { tier: 'gold' } })
-  while (upstreamCalls(simulator, 'PATCH') === 0) await new Promise((resolve) => setImmediate(resolve))
+  await until(() => upstreamCalls(simulator, 'PATCH') > 0)
   simulator.setLatency({ op: 'write', ms: 0 })
   // Queued behind the first write, and written before the client's retries stop getting 409.
   const newer = patchSession(app, id, { metadata: { tier: 'platinum' } })

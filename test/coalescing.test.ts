@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { computeEtag, mergeMetadata } from '../src/merge/index.ts'
 import type { JsonObject } from '../src/schemas.ts'
-import { patchSession, startTestApp, upstreamCalls } from './helper.ts'
+import { patchSession, startTestApp, until, upstreamCalls } from './helper.ts'
 
 test('100 concurrent patches to one session: no key lost, events intact, one writer at a time, few writes', async (t) => {
   const { app, simulator } = await startTestApp(t)
@@ -93,7 +93,7 @@ test('sessions have independent queues: a stuck session does not hold up another
     return response
   })
   // The hang is taken by the first write; wait until the stuck session's write has been sent.
-  while (upstreamCalls(simulator, 'PATCH') === 0) await new Promise((resolve) => setImmediate(resolve))
+  await until(() => upstreamCalls(simulator, 'PATCH') > 0)
   const free = await patchSession(app, freeId, { metadata: { b: 1 } })
   order.push('free')
   assert.equal(free.statusCode, 200)
@@ -106,7 +106,7 @@ test('waiting longer than LOCK_WAIT_MS for the session turn is 503 E_LOCK_TIMEOU
   const id = simulator.seededSessionIds[0]!
   simulator.injectFault({ op: 'write', kind: 'hang', count: 1 })
   const first = patchSession(app, id, { metadata: { a: 1 } })
-  while (upstreamCalls(simulator, 'PATCH') === 0) await new Promise((resolve) => setImmediate(resolve))
+  await until(() => upstreamCalls(simulator, 'PATCH') > 0)
   const waiting = await patchSession(app, id, { metadata: { b: 1 } })
   assert.equal(waiting.statusCode, 503)
   assert.equal(waiting.json().type, 'E_LOCK_TIMEOUT')

@@ -25,7 +25,7 @@ test('defaults follow the documented table', () => {
   assert.equal(config.upstreamRetries, 3)
   assert.equal(config.requestDeadlineMs, 30_000)
   assert.equal(config.lockWaitMs, 10_000)
-  assert.equal(config.lockTtlMs, 30_000)
+  assert.equal(config.lockTtlMs, 5_000)
   assert.equal(config.maxBatch, 64)
   assert.equal(config.bodyLimitBytes, 262_144)
   assert.equal(config.maxDepth, 32)

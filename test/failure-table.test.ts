@@ -17,7 +17,8 @@ const ROWS: Array<[label: string, error: unknown, kind: FailureKind, read: strin
   ...['UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN'].map(
     (code): (typeof ROWS)[number] => [code, coded(code), 'connection', 'retry', 'rerun', 'E_UPSTREAM_UNAVAILABLE', 503],
   ),
-  ...[429, 500, 502, 503, 504].map((status): (typeof ROWS)[number] => [`${status}`, http(status), 'unavailable', 'retry', 'rerun', 'E_UPSTREAM_UNAVAILABLE', 503]),
+  ...[429, 503].map((status): (typeof ROWS)[number] => [`${status}`, http(status), 'throttled', 'retry', 'rerun', 'E_UPSTREAM_UNAVAILABLE', 503]),
+  ...[500, 502, 504].map((status): (typeof ROWS)[number] => [`${status}`, http(status), 'unavailable', 'retry', 'rerun', 'E_UPSTREAM_UNAVAILABLE', 503]),
   ['401', http(401), 'credentials', 'fail', 'settle', 'E_UPSTREAM_AUTH', 502],
   ['403', http(403), 'credentials', 'fail', 'settle', 'E_UPSTREAM_AUTH', 502],
   ['404', http(404), 'not-found', 'fail', 'settle', 'E_SESSION_NOT_FOUND', 404],
@@ -48,6 +49,8 @@ test('the failure table: forward mode answers a refused token 401, and AiFi’s 
   assert.equal(classifyFailure(http(401), 'forward').error.type, 'E_UNAUTHORIZED')
   assert.equal(classifyFailure(http(403), 'forward').error.statusCode, 401)
   const throttled = classifyFailure(http(503, 7), 'service')
+  assert.equal(throttled.pause, true, 'AiFi over its rate pauses the quota')
+  assert.equal(classifyFailure(http(502), 'service').pause, false)
   assert.equal(throttled.retryAfterSeconds, 7)
   assert.equal(throttled.error.headers['retry-after'], '7')
   assert.equal(classifyFailure(coded('ECONNRESET'), 'service').error.headers['retry-after'], '1', 'a default Retry-After')

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import type { TestContext } from 'node:test'
 import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify'
 import type { Dispatcher } from 'undici'
+import type { RateLimiter } from '../src/aifi/rate-limiter.ts'
 import { buildApp } from '../src/app.ts'
 import { loadConfig, type Config } from '../src/config.ts'
 import type { SessionLock } from '../src/coordinator/session-lock.ts'
@@ -24,6 +25,7 @@ export interface TestAppOptions {
   auth?: 'service' | 'forward'
   lock?: SessionLock
   idempotency?: IdempotencyStore
+  limiter?: RateLimiter
   logger?: FastifyServerOptions['logger']
   /** A logger writing to a stream the test reads (see createLogger). */
   loggerInstance?: FastifyBaseLogger
@@ -58,6 +60,7 @@ export async function startTestApp(t: TestContext, options: TestAppOptions = {})
     auth,
     lock: options.lock,
     idempotency: options.idempotency,
+    limiter: options.limiter,
     serverTimeouts: options.serverTimeouts,
     dispatcher: options.dispatcher,
     clock: options.clock,
@@ -123,4 +126,12 @@ export function rawRequest(
     request.on('error', reject)
     request.end(options.body)
   })
+}
+
+/**
+ * Resolves once `condition()` holds, looking again every millisecond: for state that emits no event (the
+ * simulator's counters, a process's port). The test's own timeout bounds the wait.
+ */
+export async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
+  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 1))
 }

@@ -3,7 +3,7 @@ import { test, type TestContext } from 'node:test'
 import type { IdempotencyStore } from '../src/idempotency/idempotency-store.ts'
 import { createMemoryIdempotencyStore } from '../src/idempotency/memory-store.ts'
 import type { JsonObject } from '../src/schemas.ts'
-import { patchSession, startTestApp, upstreamCalls } from './helper.ts'
+import { patchSession, startTestApp, until, upstreamCalls } from './helper.ts'
 import { connectTestRedis, createRedisCoordination } from './redis-helper.ts'
 
 type StoreFactory = (t: TestContext) => Promise<IdempotencyStore | undefined>
@@ -49,7 +49,7 @@ for (const [where, createStore] of stores) {
 
     simulator.setLatency({ op: 'write', ms: 150 })
     const running = patchSession(app, id, { metadata: { a: 1 } }, { headers })
-    while (upstreamCalls(simulator, 'GET') === 0) await new Promise((resolve) => setImmediate(resolve))
+    await until(() => upstreamCalls(simulator, 'GET') > 0)
     const concurrent = await patchSession(app, id, { metadata: { a: 1 } }, { headers })
     assert.equal(concurrent.statusCode, 409)
     assert.equal(concurrent.json().type, 'E_IDEMPOTENCY_IN_PROGRESS')

@@ -6,6 +6,7 @@ import { createLogger } from '../src/logger.ts'
 import { createRedisLock } from '../src/redis/redis-lock.ts'
 import type { SessionLock } from '../src/coordinator/session-lock.ts'
 import { createRedisIdempotencyStore } from '../src/redis/redis-idempotency-store.ts'
+import { createRedisQuota } from '../src/redis/redis-quota.ts'
 
 const REDIS_URL = process.env.REDIS_TEST_URL ?? 'redis://127.0.0.1:6379'
 
@@ -38,12 +39,16 @@ export async function connectSecondClient(t: TestContext, client: RedisClientTyp
   return second
 }
 
-/** Lock and idempotency store on a key prefix of this test's own, so tests never see each other's keys. */
-export function createRedisCoordination(client: RedisClientType, options: { ttlMs?: number; prefix?: string } = {}) {
+/**
+ * Lock, idempotency store and AiFi quota on a key prefix of this test's own, so tests never see each other's keys.
+ * The quota's rate is AIFI_MAX_RPS for every app that shares it (`maxRps`, default 20).
+ */
+export function createRedisCoordination(client: RedisClientType, options: { ttlMs?: number; prefix?: string; maxRps?: number } = {}) {
   const prefix = options.prefix ?? `test:${randomUUID()}:`
   const logger = createLogger({ logLevel: 'silent' })
   const bounded = boundRedisCalls(client, 500)
   const lock: SessionLock = createRedisLock({ client: bounded, ttlMs: options.ttlMs ?? 30_000, logger, keyPrefix: `${prefix}lock:` })
   const idempotency = createRedisIdempotencyStore({ client: bounded, runningTtlMs: 35_000, keyPrefix: `${prefix}idem:` })
-  return { lock, idempotency, lockKey: (sessionId: string) => `${prefix}lock:${sessionId}` }
+  const limiter = createRedisQuota({ client: bounded, ratePerSecond: options.maxRps ?? 20, aifiOrigin: 'http://aifi.test', keyPrefix: `${prefix}quota:` })
+  return { lock, idempotency, limiter, lockKey: (sessionId: string) => `${prefix}lock:${sessionId}` }
 }

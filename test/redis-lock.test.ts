@@ -3,10 +3,8 @@ import { randomUUID } from 'node:crypto'
 import { test } from 'node:test'
 import type { JsonObject } from '../src/schemas.ts'
 import { startSimulator } from '../src/simulator/simulator.ts'
-import { patchSession, startTestApp, upstreamCalls } from './helper.ts'
+import { patchSession, startTestApp, until, upstreamCalls } from './helper.ts'
 import { connectSecondClient, connectTestRedis, createRedisCoordination } from './redis-helper.ts'
-
-const nextTick = () => new Promise((resolve) => setImmediate(resolve))
 
 test('two replicas sharing Redis lose no key and never write one session at once', async (t) => {
   const redis = await connectTestRedis(t)
@@ -60,7 +58,7 @@ test('a lease lost during the read sends no write; the cycle runs again under a 
   simulator.setLatency({ op: 'read', ms: 150 })
 
   const pending = patchSession(app, id, { metadata: { a: 1 } })
-  while ((await redis.exists(shared.lockKey(id))) === 0) await nextTick()
+  await until(async () => (await redis.exists(shared.lockKey(id))) === 1)
   // Another replica takes the lock as if this lease had expired.
   await redis.set(shared.lockKey(id), 'other-replica', { expiration: { type: 'PX', value: 250 } })
   const response = await pending
@@ -109,7 +107,7 @@ test('after a lost lease the re-run judges If-Match again, so another replica\'s
   simulator.setLatency({ op: 'read', ms: 150 })
 
   const pending = patchSession(app, id, { metadata: { a: 2 } }, { headers: { 'if-match': etag } })
-  while ((await redis.exists(shared.lockKey(id))) === 0) await nextTick()
+  await until(async () => (await redis.exists(shared.lockKey(id))) === 1)
   // Another replica takes the lock and writes while this one is still reading.
   await redis.set(shared.lockKey(id), 'other-replica', { expiration: { type: 'PX', value: 200 } })
   const other = await fetch(`${simulator.url}/api/admin/v2/sessions/${id}`, {
@@ -124,7 +122,7 @@ test('after a lost lease the re-run judges If-Match again, so another replica\'s
   assert.equal((simulator.getSession(id)!.metadata as JsonObject).a, 999)
 })
 
-test('a stalled Redis answers 503 E_LOCK_TIMEOUT promptly instead of hanging the request', async (t) => {
+test('a stalled Redis answers 503 E_COORDINATION_UNAVAILABLE promptly instead of hanging the request', async (t) => {
   const redis = await connectTestRedis(t)
   if (redis === undefined) return
   const admin = await connectSecondClient(t, redis)
@@ -145,6 +143,7 @@ test('a stalled Redis answers 503 E_LOCK_TIMEOUT promptly instead of hanging the
   await pauseEnded
   const response = await answer
   assert.equal(response.statusCode, 503)
-  assert.equal(response.json().type, 'E_LOCK_TIMEOUT')
+  assert.equal(response.json().type, 'E_COORDINATION_UNAVAILABLE')
+  assert.equal(response.headers['retry-after'], '1')
   assert.equal(simulator.counters().log.length, 0)
 })

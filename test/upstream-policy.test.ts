@@ -105,17 +105,31 @@ test('Retry-After is read as seconds or as an HTTP date', () => {
 test('the rate limiter spaces calls at the configured rate, reserves a cycle at once, and refuses waits past the bound', async () => {
   let now = 0
   const limiter = createRateLimiter(20, 2, () => now)
+  const acquire = async (tokens: number, maxWaitMs: number) => (await limiter.reserve(tokens, maxWaitMs, 'Bearer t')).granted
+  const waitFor = async (tokens: number) => {
+    const refused = await limiter.reserve(tokens, -1, 'Bearer t')
+    return refused.granted ? 0 : Math.round(refused.retryAfterMs)
+  }
   // A full bucket lets one cycle (read + write) through at once.
-  assert.equal(limiter.estimateWaitMs(), 0)
-  assert.equal(await limiter.acquire(2, 0), true)
-  assert.equal(Math.round(limiter.estimateWaitMs()), 50)
-  assert.equal(await limiter.acquire(2, 10), false, 'the next cycle would wait 100 ms')
-  assert.equal(Math.round(limiter.estimateWaitMs()), 50, 'a refused call takes nothing')
+  assert.equal(await waitFor(1), 0)
+  assert.equal(await acquire(2, 0), true)
+  assert.equal(await waitFor(1), 50)
+  assert.equal(await acquire(2, 10), false, 'the next cycle would wait 100 ms')
+  assert.equal(await waitFor(1), 50, 'a refused call takes nothing')
   now = 100
-  assert.equal(await limiter.acquire(2, 0), true)
+  assert.equal(await acquire(2, 0), true)
   // Over 10 simulated seconds, no more than rate x time + burst calls are let through.
   let granted = 4
-  for (now = 100; now < 10_100; now += 5) if (await limiter.acquire(1, 0)) granted++
+  for (now = 100; now < 10_100; now += 5) if (await acquire(1, 0)) granted++
   assert.ok(granted <= 20 * 10 + 2 + 4, `${granted} granted`)
   assert.ok(granted >= 20 * 10, `${granted} granted`)
+})
+
+test('a pause holds every reservation until it ends, then lets the rate through again', async () => {
+  let now = 0
+  const limiter = createRateLimiter(20, 4, () => now)
+  await limiter.pause('Bearer t', 2_000)
+  assert.deepEqual(await limiter.reserve(2, 1_000, 'Bearer t'), { granted: false, retryAfterMs: 2_000 })
+  now = 2_000
+  assert.deepEqual(await limiter.reserve(2, 0, 'Bearer t'), { granted: true, waitedMs: 0 })
 })

@@ -13,6 +13,8 @@ export type AuthMode = 'service' | 'forward'
 export interface FailureRule {
   read: 'retry' | 'fail'
   write: 'rerun' | 'split' | 'settle'
+  /** AiFi says it is over its rate: every caller of this credential (every replica, with Redis) pauses. */
+  pause?: true
   /** The caller's error (docs/http-api.md#errors). Never a 500 for anything AiFi did. */
   answer(error: unknown, authMode: AuthMode): ProxyError
 }
@@ -23,6 +25,7 @@ export type FailureKind = keyof typeof FAILURE_TABLE
 export const FAILURE_TABLE = {
   timeout: { read: 'retry', write: 'rerun', answer: (cause) => new ProxyError('E_UPSTREAM_TIMEOUT', { cause }) },
   connection: { read: 'retry', write: 'rerun', answer: (cause) => new ProxyError('E_UPSTREAM_UNAVAILABLE', { cause }) },
+  throttled: { read: 'retry', write: 'rerun', pause: true, answer: (cause) => unavailable(cause) },
   unavailable: { read: 'retry', write: 'rerun', answer: (cause) => unavailable(cause) },
   credentials: { read: 'fail', write: 'settle', answer: (cause, mode) => refusedCredentials(cause, mode) },
   'not-found': { read: 'fail', write: 'settle', answer: (cause) => new ProxyError('E_SESSION_NOT_FOUND', { cause }) },
@@ -41,10 +44,11 @@ const STATUS_KINDS: Record<number, FailureKind> = {
   404: 'not-found',
   // AiFi timing out on reading the request says nothing against its body: not a rejection to split a batch over.
   408: 'unexpected-status',
-  429: 'unavailable',
+  // AiFi's rate limit answers 503 (docs/aifi-upstream.md#rate-limit); 429 means the same wherever it is sent.
+  429: 'throttled',
   500: 'unavailable',
   502: 'unavailable',
-  503: 'unavailable',
+  503: 'throttled',
   504: 'unavailable',
 }
 
@@ -81,6 +85,7 @@ export interface ClassifiedFailure {
   kind: FailureKind
   read: FailureRule['read']
   write: FailureRule['write']
+  pause: boolean
   error: ProxyError
   /** AiFi's own Retry-After, which a backoff honours. */
   retryAfterSeconds: number | undefined
@@ -95,6 +100,7 @@ export function classifyFailure(error: unknown, authMode: AuthMode): ClassifiedF
     kind,
     read: rule.read,
     write: rule.write,
+    pause: rule.pause === true,
     error: rule.answer(error, authMode),
     retryAfterSeconds: retryAfterOf(error),
     label: outcomeLabel(error),

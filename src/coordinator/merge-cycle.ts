@@ -21,40 +21,79 @@ export interface MergeCycleDeps {
   clock: Clock
 }
 
-export type RunBatch = (patches: PatchContext[]) => Promise<Map<PatchContext, Settlement>>
+/** One session's waiting patches, as the queue offers them to the cycle. */
+export interface BatchSource {
+  /** The oldest waiting patch: its deadlines bound the wait for the turn, its credentials are the batch's. */
+  head(): PatchContext | undefined
+  /** Takes up to `count` patches (MAX_BATCH by default) in arrival order, ending their wait for a turn. */
+  take(count?: number): PatchContext[]
+}
+
+export type RunBatch = (source: BatchSource) => Promise<Map<PatchContext, Settlement>>
+
+type Settled = Array<[PatchContext, Settlement]>
 
 /**
- * The read-merge-write cycle for one batch of one session's patches (docs/consistency.md): turn, lock, tokens,
+ * The read-merge-write cycle for one batch of one session's patches (docs/consistency.md#the-merge-cycle): turn,
+ * lock, tokens, then the batch is taken (late binding: every patch that arrived while the cycle waited joins it),
  * read, plan, write, verify. What each outcome means is decided by decideAttempt; this loop only acts on it.
  */
 export function createMergeCycle(deps: MergeCycleDeps): RunBatch {
   const { upstream, lock, metrics, retryPolicy, clock } = deps
   const writeVerified = createVerifiedWrite(deps)
 
-  return async function runBatch(patches) {
-    metrics.batchSize.observe(patches.length)
+  return async function runBatch(source) {
     const settlements = new Map<PatchContext, Settlement>()
-    await run(startCycle(patches), true, settlements)
+    const settle = (settled: Settled) => settled.forEach(([patch, settlement]) => settlements.set(patch, settlement))
+    for (let head = source.head(); head !== undefined; head = source.head()) {
+      let lease: LockLease | undefined
+      try {
+        lease = await lock.acquire(head.sessionId, Math.min(head.deadline.remainingMs(), head.turnDeadline.remainingMs()))
+      } catch (error) {
+        settle(settleAll(source.take(), error))
+        break
+      }
+      if (lease === undefined) {
+        // The head's turn ran out; unless its own timer already answered it, this does. The next head tries anew.
+        if (source.head() === head) settle(settleAll(source.take(1), new ProxyError('E_LOCK_TIMEOUT')))
+        continue
+      }
+      try {
+        await upstream.reserveCycle(head)
+      } catch (error) {
+        settle(settleAll(source.take(), error))
+        await lease.release()
+        break
+      }
+      const batch = source.take()
+      metrics.batchSize.observe(batch.length)
+      for (const patch of batch) metrics.lockWait.observe((clock.now() - patch.receivedAt) / 1000)
+      await run(startCycle(batch), settle, lease)
+      break
+    }
     return settlements
   }
 
-  /** `waitingForTurn`: the patches still wait for their session's first turn, which LOCK_WAIT_MS bounds. */
-  async function run(start: CycleState, waitingForTurn: boolean, settlements: Map<PatchContext, Settlement>): Promise<void> {
-    const settle = (settled: Array<[PatchContext, Settlement]>) => settled.forEach(([patch, settlement]) => settlements.set(patch, settlement))
+  /** Runs a cycle to the end. `held`: the first attempt's lease, with its tokens already reserved. */
+  async function run(start: CycleState, settle: (settled: Settled) => void, held?: LockLease): Promise<void> {
     let state = start
     while (state.pending.length > 0) {
       const { pending } = state
       const deadline = earliestDeadline(pending.map((patch) => patch.deadline))
-      const turnDeadline = waitingForTurn ? earliestDeadline(pending.map((patch) => patch.turnDeadline)) : deadline
-      const lease = await lock.acquire(pending[0]!.sessionId, Math.min(deadline.remainingMs(), turnDeadline.remainingMs()))
+      const prepaid = held !== undefined
+      let lease = held
+      held = undefined
+      try {
+        lease ??= await lock.acquire(pending[0]!.sessionId, deadline.remainingMs())
+      } catch (error) {
+        return settle(settleAll(pending, error))
+      }
       if (lease === undefined) return settle(settleAll(pending, new ProxyError('E_LOCK_TIMEOUT')))
-      if (waitingForTurn) for (const patch of pending) metrics.lockWait.observe((clock.now() - patch.receivedAt) / 1000)
-      waitingForTurn = false
 
       let decision
       try {
         // The first caller's context goes upstream (its request id, its credentials), bounded by the batch's deadline.
-        decision = await attempt(state, lease, { ...pending[0]!, deadline })
+        decision = await attempt(state, lease, { ...pending[0]!, deadline }, prepaid)
       } catch (error) {
         decision = { settled: settleAll(pending, error), next: { kind: 'done' as const } }
       } finally {
@@ -64,7 +103,7 @@ export function createMergeCycle(deps: MergeCycleDeps): RunBatch {
       const { next } = decision
       if (next.kind === 'done') return
       if (next.kind === 'one-by-one') {
-        for (const single of next.states) await run(single, false, settlements)
+        for (const single of next.states) await run(single, settle)
         return
       }
       if (next.kind === 'after-backoff') {
@@ -76,8 +115,8 @@ export function createMergeCycle(deps: MergeCycleDeps): RunBatch {
     }
   }
 
-  async function attempt(state: CycleState, lease: LockLease, context: PatchContext) {
-    await upstream.reserveCycle(context)
+  async function attempt(state: CycleState, lease: LockLease, context: PatchContext, prepaid: boolean) {
+    if (!prepaid) await upstream.reserveCycle(context)
     const session = await upstream.readSession(context.sessionId, context, true)
     if (session === undefined) return { settled: settleAll(state.pending, new ProxyError('E_SESSION_NOT_FOUND')), next: { kind: 'done' as const } }
     const plan = planBatch(session, plannedPatches(state))

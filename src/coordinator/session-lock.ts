@@ -10,10 +10,15 @@ export interface LockLease {
 
 /** Serializes writers of one session across replicas. Within a process the session queue already does. */
 export interface SessionLock {
-  /** Resolves undefined when the lock could not be had within `maxWaitMs`. */
+  /**
+   * Resolves undefined when the lock could not be had within `maxWaitMs`; rejects with the caller's error
+   * (E_COORDINATION_UNAVAILABLE) at once when the lock's store does not answer.
+   */
   acquire(sessionId: string, maxWaitMs: number): Promise<LockLease | undefined>
   /** Whether the lock's backing store answers, for /readyz. */
   isReady(): Promise<boolean>
+  /** Hands back every lease still held, so other replicas need not wait for them to expire. */
+  releaseAll(): Promise<void>
 }
 
 const heldForever: LockLease = { confirm: async () => true, release: async () => {} }
@@ -23,5 +28,6 @@ export function createLocalLock(): SessionLock {
   return {
     acquire: async () => heldForever,
     isReady: async () => true,
+    releaseAll: async () => {},
   }
 }

@@ -1,6 +1,6 @@
 import { ProxyError } from '../errors.ts'
 import type { PatchContext } from '../request-context.ts'
-import type { RunBatch } from './merge-cycle.ts'
+import type { BatchSource, RunBatch } from './merge-cycle.ts'
 import type { PatchResult } from './settlement.ts'
 
 interface QueueEntry {
@@ -13,8 +13,9 @@ interface QueueEntry {
 export type SessionQueues = ReturnType<typeof createSessionQueues>
 
 /**
- * Per-session FIFO queues within the process (docs/consistency.md#serialization). While one batch of a session is being written, later
- * patches wait; the next batch takes up to `maxBatch` of them, in arrival order, for one read and one write.
+ * Per-session FIFO queues within the process (docs/consistency.md#serialization). While one batch of a session is
+ * being written, later patches wait; the next cycle takes up to `maxBatch` of them, in arrival order, for one read
+ * and one write, at the moment it can start (see BatchSource).
  * Only patches with the same credentials share a write (in forward mode each caller's token authorizes its own).
  * A queue exists only while it has work, so memory does not grow with the number of sessions ever seen.
  */
@@ -24,12 +25,20 @@ export function createSessionQueues(options: { maxBatch: number; runBatch: RunBa
 
   async function drain(sessionId: string, queue: QueueEntry[]): Promise<void> {
     while (queue.length > 0) {
-      const batch = takeBatch(queue, options.maxBatch)
-      for (const entry of batch) clearTimeout(entry.turnTimer)
-      const settlements = await options.runBatch(batch.map((entry) => entry.patch)).catch((error: unknown) => {
-        return new Map(batch.map((entry) => [entry.patch, { ok: false as const, error }]))
+      const taken: QueueEntry[] = []
+      const source: BatchSource = {
+        head: () => queue[0]?.patch,
+        take(count = options.maxBatch) {
+          const batch = takeBatch(queue, count)
+          for (const entry of batch) clearTimeout(entry.turnTimer)
+          taken.push(...batch)
+          return batch.map((entry) => entry.patch)
+        },
+      }
+      const settlements = await options.runBatch(source).catch((error: unknown) => {
+        return new Map(taken.map((entry) => [entry.patch, { ok: false as const, error }]))
       })
-      for (const entry of batch) {
+      for (const entry of taken) {
         const settlement = settlements.get(entry.patch) ?? { ok: false, error: new Error('patch left unsettled') }
         if (settlement.ok) entry.resolve(settlement.result)
         else entry.reject(settlement.error)
@@ -69,6 +78,7 @@ export function createSessionQueues(options: { maxBatch: number; runBatch: RunBa
 }
 
 function takeBatch(queue: QueueEntry[], maxBatch: number): QueueEntry[] {
+  if (queue.length === 0) return []
   const authorization = queue[0]!.patch.caller.authorization
   let size = 1
   while (size < queue.length && size < maxBatch && queue[size]!.patch.caller.authorization === authorization) size++

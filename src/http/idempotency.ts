@@ -68,6 +68,6 @@ async function guardStore<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work()
   } catch (error) {
-    throw new ProxyError('E_UPSTREAM_UNAVAILABLE', { message: 'The idempotency store is unavailable, retry later', cause: error })
+    throw new ProxyError('E_COORDINATION_UNAVAILABLE', { message: 'The idempotency store (Redis) does not answer: retry later', cause: error })
   }
 }

@@ -3,34 +3,66 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { RedisClientType } from 'redis'
 import type { LockLease, SessionLock } from '../coordinator/session-lock.ts'
 import { systemClock, type Clock } from '../deadline.ts'
-import { COMPARE_AND_DELETE, COMPARE_AND_EXTEND } from './scripts.ts'
+import { ProxyError } from '../errors.ts'
+import { ACQUIRE_LOCK, EXTEND_LOCK, RELEASE_LOCK } from './scripts.ts'
 
-export type LockRedisClient = Pick<RedisClientType, 'set' | 'eval' | 'ping' | 'isReady'>
+export type LockRedisClient = Pick<RedisClientType, 'eval' | 'ping' | 'isReady'>
+
+/** Tells waiters that a lock was released; a lost message only costs a wait until the lease's own expiry. */
+export interface ReleaseNotices {
+  subscribe(channel: string, onMessage: (message: string) => void): Promise<void>
+}
 
 export interface RedisLockOptions {
   client: LockRedisClient
-  /** The lease; longer than a whole read-merge-write (LOCK_TTL_MS), and extended while held. */
+  /** Release notices over Redis pub/sub (a connection of its own); without them, waiters wake at expiry only. */
+  notices?: ReleaseNotices
+  /** The lease (LOCK_TTL_MS): longer than a whole read-merge-write, and extended every third of it while held. */
   ttlMs: number
   logger: FastifyBaseLogger
   keyPrefix?: string
-  /** Polling interval while another replica holds the lock. */
-  retryDelayMs?: number
+  /** A lock taken after its holder never released it: a replica died or stalled past its lease. */
+  onTakeover?: () => void
   clock?: Clock
 }
 
-/** One lock per session across replicas (docs/consistency.md#serialization): SET NX PX with a random token. */
-export function createRedisLock(options: RedisLockOptions): SessionLock {
+// Spreads the waiters that wake at a lease's expiry, so they do not all ask Redis in the same millisecond.
+const EXPIRY_JITTER_MS = 50
+
+/**
+ * One lock per session across replicas (docs/consistency.md#serialization): SET NX PX with a random token,
+ * extended while held, released by compare-and-delete. A waiter wakes when the holder's release is published,
+ * or when the lease it saw would expire, never by polling.
+ */
+export function createRedisLock(options: RedisLockOptions): SessionLock & { listen(): Promise<void> } {
   const { client, ttlMs, logger } = options
   const clock = options.clock ?? systemClock
   const keyPrefix = options.keyPrefix ?? 'aifi-merge-proxy:lock:'
-  const retryDelayMs = options.retryDelayMs ?? 15
+  const channel = `${keyPrefix}released`
   // A lease this close to its expiry is treated as lost: the write could otherwise land after it expired.
   const safetyMarginMs = Math.min(1_000, ttlMs / 5)
+  const waiters = new Map<string, Set<() => void>>()
+  const held = new Set<LockLease>()
 
-  async function tryAcquire(key: string, token: string): Promise<boolean> {
-    const reply = await client.set(key, token, { condition: 'NX', expiration: { type: 'PX', value: ttlMs } })
-    return reply === 'OK'
+  const unavailable = (cause: unknown) =>
+    new ProxyError('E_COORDINATION_UNAVAILABLE', { message: 'Redis does not answer: the session lock cannot be taken', cause })
+
+  /** Resolves when `key` is released, or after `ms`, whichever comes first. */
+  function waitForRelease(key: string, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer)
+        const waiting = waiters.get(key)
+        waiting?.delete(wake)
+        if (waiting?.size === 0) waiters.delete(key)
+        resolve()
+      }
+      const timer = setTimeout(wake, ms)
+      waiters.set(key, (waiters.get(key) ?? new Set()).add(wake))
+    })
   }
+
+  const wakeWaiters = (key: string) => waiters.get(key)?.forEach((wake) => wake())
 
   function holdLease(key: string, token: string, acquiredAt: number): LockLease {
     let expiresAt = acquiredAt + ttlMs
@@ -39,7 +71,7 @@ export function createRedisLock(options: RedisLockOptions): SessionLock {
     const extend = async (): Promise<boolean> => {
       const startedAt = clock.now()
       try {
-        const extended = await client.eval(COMPARE_AND_EXTEND, { keys: [key], arguments: [token, String(ttlMs)] })
+        const extended = await client.eval(EXTEND_LOCK, { keys: [key, `${key}:holder`], arguments: [token, String(ttlMs)] })
         if (extended === 1) expiresAt = startedAt + ttlMs
         else lost = true
       } catch (error) {
@@ -51,36 +83,53 @@ export function createRedisLock(options: RedisLockOptions): SessionLock {
     }
     const timer = setInterval(() => void extend(), Math.max(10, ttlMs / 3))
     timer.unref()
-    return {
+    const lease: LockLease = {
       confirm: async () => !lost && (await extend()),
       async release() {
         clearInterval(timer)
+        held.delete(lease)
         try {
-          await client.eval(COMPARE_AND_DELETE, { keys: [key], arguments: [token] })
+          await client.eval(RELEASE_LOCK, { keys: [key, `${key}:holder`], arguments: [token, channel, key] })
+          // Waiters in this process need no round trip through pub/sub.
+          wakeWaiters(key)
         } catch (error) {
           // Not released: it expires on its own after ttlMs.
           logger.warn({ err: error }, 'could not release a session lock')
         }
       },
     }
+    held.add(lease)
+    return lease
   }
 
   return {
+    /** Subscribes to release notices; until it has, waiters still wake at each lease's expiry. */
+    async listen() {
+      await options.notices?.subscribe(channel, wakeWaiters)
+    },
     async acquire(sessionId, maxWaitMs) {
       const key = keyPrefix + sessionId
       const token = randomUUID()
       const giveUpAt = clock.now() + maxWaitMs
       for (;;) {
         const attemptedAt = clock.now()
+        let reply: [number, number]
         try {
-          if (await tryAcquire(key, token)) return holdLease(key, token, attemptedAt)
+          reply = (await client.eval(ACQUIRE_LOCK, { keys: [key, `${key}:holder`], arguments: [token, String(ttlMs)] })) as [number, number]
         } catch (error) {
-          logger.error({ err: error }, 'Redis did not answer a lock request')
-          return undefined
+          throw unavailable(error)
+        }
+        const [acquired, detail] = reply
+        if (acquired === 1) {
+          if (detail === 1) options.onTakeover?.()
+          return holdLease(key, token, attemptedAt)
         }
         const remaining = giveUpAt - clock.now()
         if (remaining <= 0) return undefined
-        await clock.delay(Math.min(remaining, retryDelayMs * (0.5 + Math.random())))
+        // `detail` is the holder's remaining lease: it ends by then unless extended, and a release wakes us sooner.
+        // Looking again after a third of a lease at most bounds what a lost notice costs.
+        const untilExpiry = Math.min(Math.max(1, detail), ttlMs / 3) + Math.random() * EXPIRY_JITTER_MS
+        await waitForRelease(key, Math.min(remaining, untilExpiry))
       }
     },
     async isReady() {
@@ -90,6 +139,9 @@ export function createRedisLock(options: RedisLockOptions): SessionLock {
       } catch {
         return false
       }
+    },
+    async releaseAll() {
+      await Promise.all([...held].map((lease) => lease.release()))
     },
   }
 }

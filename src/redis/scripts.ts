@@ -1,11 +1,62 @@
 // Every Lua script the service runs in Redis, each once. A script runs atomically: no other command runs
-// between its read and its write.
+// between its read and its write. The lock follows the single-instance pattern of
+// https://redis.io/docs/latest/develop/use/patterns/distributed-locks/ (a random token, compare-and-delete).
 
-/**
- * Deletes KEYS[1] only while it holds ARGV[1]: a lock released by its holder's token only, an idempotency marker
- * freed by the request that set it only (https://redis.io/docs/latest/develop/use/patterns/distributed-locks/).
- */
+/** Deletes KEYS[1] only while it holds ARGV[1]: an idempotency marker is freed by the request that set it only. */
 export const COMPARE_AND_DELETE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`
 
-/** Renews KEYS[1]'s expiry to ARGV[2] ms only while it holds ARGV[1]: only the lock's holder extends its lease. */
-export const COMPARE_AND_EXTEND = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`
+/** Milliseconds on Redis's own clock, the one every replica shares. */
+const REDIS_NOW_MS = `local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)`
+
+/**
+ * The cluster's quota to AiFi: a GCRA reservation (the arithmetic of src/aifi/rate-limiter.ts gcraSlot).
+ * KEYS[1] theoretical arrival time, KEYS[2] paused-until; ARGV interval ms, tolerance ms, tokens, max wait ms.
+ * Returns {granted (0/1), wait ms}: a refusal takes nothing.
+ */
+export const RESERVE_QUOTA = `${REDIS_NOW_MS}
+local interval, tolerance = tonumber(ARGV[1]), tonumber(ARGV[2])
+local tokens, maxWait = tonumber(ARGV[3]), tonumber(ARGV[4])
+local arrival = tonumber(redis.call('GET', KEYS[1])) or now
+local pausedUntil = tonumber(redis.call('GET', KEYS[2])) or 0
+local nextArrival = math.max(arrival, now, pausedUntil) + tokens * interval
+local wait = math.max(0, math.max(nextArrival - interval - tolerance, pausedUntil) - now)
+if wait > maxWait then return {0, math.ceil(wait)} end
+redis.call('SET', KEYS[1], string.format('%.3f', nextArrival), 'PX', math.ceil(nextArrival - now) + 1000)
+return {1, math.ceil(wait)}`
+
+/** Pauses the quota at KEYS[1] for ARGV[1] ms from now, unless it is already paused for longer. */
+export const PAUSE_QUOTA = `${REDIS_NOW_MS}
+local pausedUntil = now + tonumber(ARGV[1])
+if pausedUntil > (tonumber(redis.call('GET', KEYS[1])) or 0) then
+  redis.call('SET', KEYS[1], string.format('%.3f', pausedUntil), 'PX', ARGV[1])
+end
+return 1`
+
+/**
+ * Takes the lock KEYS[1] for token ARGV[1] with a lease of ARGV[2] ms. KEYS[2] remembers the last holder for a
+ * few leases, so a lock taken after its holder never released it (it died, or stalled past its lease) is known
+ * as a takeover. Returns {1, takeover (0/1)}, or {0, the lock's remaining lease in ms}.
+ */
+export const ACQUIRE_LOCK = `if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  local previous = redis.call('GET', KEYS[2])
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', tonumber(ARGV[2]) * 3)
+  if previous and previous ~= ARGV[1] then return {1, 1} end
+  return {1, 0}
+end
+return {0, redis.call('PTTL', KEYS[1])}`
+
+/** Renews the lock KEYS[1] (and its holder record KEYS[2]) to ARGV[2] ms, only while it holds token ARGV[1]. */
+export const EXTEND_LOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]) * 3)
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0`
+
+/** Releases the lock KEYS[1] held by token ARGV[1], and tells waiting replicas on channel ARGV[2] (message ARGV[3]). */
+export const RELEASE_LOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('PUBLISH', ARGV[2], ARGV[3])
+  return 1
+end
+return 0`
