@@ -34,9 +34,11 @@ async function main(): Promise<void> {
     for (const caught of signals) process.removeListener(caught, shutDown)
     logger.info({ signal, graceMs: config.shutdownGraceMs, inFlight: app.sessionQueues.inFlight() }, 'shutting down: draining')
     app.gracefulClose().then(
-      (drained) => {
+      async (drained) => {
         if (drained) logger.info('drained and closed')
         else logger.error({ inFlight: app.sessionQueues.inFlight() }, 'SHUTDOWN_GRACE_MS ran out before the drain finished')
+        // Locks of cycles cut short are handed back, so other replicas need not wait for their leases to expire.
+        if (!drained) await coordination.lock.releaseAll()
         process.exit(drained ? 0 : 1)
       },
       (error: unknown) => {

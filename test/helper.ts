@@ -11,6 +11,7 @@ import type { Clock } from '../src/deadline.ts'
 import type { AuthSettings } from '../src/http/auth.ts'
 import type { ServerTimeouts } from '../src/http/server-timeouts.ts'
 import type { IdempotencyStore } from '../src/idempotency/idempotency-store.ts'
+import type { Metrics } from '../src/metrics.ts'
 import { SESSIONS_PATH } from '../src/schemas.ts'
 import { startSimulator, type Simulator, type SimulatorOptions } from '../src/simulator/simulator.ts'
 
@@ -26,6 +27,7 @@ export interface TestAppOptions {
   lock?: SessionLock
   idempotency?: IdempotencyStore
   limiter?: RateLimiter
+  metrics?: Metrics
   logger?: FastifyServerOptions['logger']
   /** A logger writing to a stream the test reads (see createLogger). */
   loggerInstance?: FastifyBaseLogger
@@ -61,6 +63,7 @@ export async function startTestApp(t: TestContext, options: TestAppOptions = {})
     lock: options.lock,
     idempotency: options.idempotency,
     limiter: options.limiter,
+    metrics: options.metrics,
     serverTimeouts: options.serverTimeouts,
     dispatcher: options.dispatcher,
     clock: options.clock,

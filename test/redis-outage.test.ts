@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer } from 'node:net'
+import { test, type TestContext } from 'node:test'
+import { createClient } from 'redis'
+import { loadConfig } from '../src/config.ts'
+import { createLogger } from '../src/logger.ts'
+import { createMetrics } from '../src/metrics.ts'
+import { createCoordination } from '../src/redis/coordination.ts'
+import type { JsonObject } from '../src/schemas.ts'
+import { startSimulator } from '../src/simulator/simulator.ts'
+import { getSession, patchSession, startTestApp, until, upstreamCalls } from './helper.ts'
+
+const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  server.close()
+  return port
+}
+
+/** A redis-server of the test's own on `port`; resolves once it answers PING. Stopped with the test. */
+async function startRedisServer(t: TestContext, port: number): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+  const exited = once(child, 'exit')
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    await exited
+  })
+  const probe = createClient({ url: `redis://127.0.0.1:${port}`, socket: { reconnectStrategy: () => 5 } })
+  probe.on('error', () => {})
+  await probe.connect()
+  await probe.ping()
+  await probe.close()
+  return child
+}
+
+test('Redis down: 503 E_COORDINATION_UNAVAILABLE at once, readyz 503, nothing written; back within 1 s, nothing lost', async (t) => {
+  if (!hasRedisServer) {
+    if (process.env.CI === 'true') throw new Error('redis-server is required in CI')
+    return t.skip('redis-server is not installed')
+  }
+  const port = await freePort()
+  let redis = await startRedisServer(t, port)
+  const simulator = await startSimulator({ port: 0 })
+  t.after(() => simulator.close())
+  const config = loadConfig({ AIFI_BASE_URL: simulator.url, REDIS_URL: `redis://127.0.0.1:${port}`, LOG_LEVEL: 'silent' })
+  const metrics = createMetrics()
+  const coordination = await createCoordination(config, { logger: createLogger(config), metrics, aifiOrigin: new URL(simulator.url).origin })
+  t.after(() => coordination.close())
+  const { app } = await startTestApp(t, { simulator, metrics, ...coordination })
+  await until(() => coordination.lock.isReady())
+  const id = simulator.createSession({ metadata: { events: [] } }).sessionId!
+
+  // Four callers patch in a loop, each with keys of its own, until the test says stop.
+  const acknowledged: string[] = []
+  const answers: Array<{ status: number; type?: string; retryAfter?: string }> = []
+  let stop = false
+  const caller = async (name: string) => {
+    for (let n = 0; !stop && n < 5_000; n++) {
+      const key = `${name}-${n}`
+      const response = await patchSession(app, id, { metadata: { [key]: n } })
+      if (response.statusCode === 200) acknowledged.push(key)
+      else answers.push({ status: response.statusCode, type: response.json().type, retryAfter: response.headers['retry-after'] as string })
+    }
+  }
+  const callers = Promise.all(['a', 'b', 'c', 'd'].map(caller))
+  await until(() => acknowledged.length >= 20)
+
+  redis.kill('SIGKILL')
+  await once(redis, 'exit')
+  await until(() => answers.length >= 20)
+  assert.equal((await app.inject('/readyz')).statusCode, 503)
+  const readsDuringOutage = await getSession(app, id)
+  assert.equal(readsDuringOutage.statusCode, 503, 'a read needs the quota, which lives in Redis')
+  assert.equal(readsDuringOutage.json().type, 'E_COORDINATION_UNAVAILABLE')
+  const writesBefore = upstreamCalls(simulator, 'PATCH')
+  await until(() => answers.length >= 40)
+  assert.equal(upstreamCalls(simulator, 'PATCH'), writesBefore, 'nothing is written while Redis is down')
+
+  const acknowledgedBeforeRestart = acknowledged.length
+  redis = await startRedisServer(t, port)
+  const answeringAgain = performance.now()
+  await until(() => acknowledged.length > acknowledgedBeforeRestart)
+  const resumedMs = performance.now() - answeringAgain
+  stop = true
+  await callers
+
+  assert.ok(resumedMs <= 1_000, `service resumed ${Math.round(resumedMs)} ms after Redis answered again`)
+  for (const answer of answers) assert.deepEqual(answer, { status: 503, type: 'E_COORDINATION_UNAVAILABLE', retryAfter: '1' })
+  const stored = simulator.getSession(id)!.metadata as JsonObject
+  for (const key of acknowledged) assert.ok(key in stored, `acknowledged ${key} is stored`)
+  assert.match(await metrics.registry.metrics(), /^aifi_proxy_redis_errors_total\{operation="(lock|quota)"\} [1-9]/m)
+})
