@@ -9,8 +9,7 @@ import { createCoordination } from '../src/redis/coordination.ts'
 import type { JsonObject } from '../src/schemas.ts'
 import { startSimulator, type Simulator } from '../src/simulator/simulator.ts'
 import { CALLER_AUTH, CALLER_SECRET, SESSIONS, patchSession, startTestApp, until } from './helper.ts'
-import { startServerProcess, type ServerProcess } from './process-helper.ts'
-import { connectTestRedis } from './redis-helper.ts'
+import { type ServerProcess, connectTestRedis, startServerProcess } from './cluster-helper.ts'
 
 const REPO = fileURLToPath(new URL('..', import.meta.url))
 const REDIS_URL = process.env.REDIS_TEST_URL ?? 'redis://127.0.0.1:6379'

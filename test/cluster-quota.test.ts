@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import type { JsonObject } from '../src/schemas.ts'
 import { startSimulator } from '../src/simulator/simulator.ts'
 import { patchSession, startTestApp, until, upstreamCalls } from './helper.ts'
-import { connectTestRedis, createRedisCoordination } from './redis-helper.ts'
+import { connectTestRedis, createRedisCoordination } from './cluster-helper.ts'
 
 test('three replicas sharing Redis keep AiFi under AIFI_MAX_RPS together: no 503 from AiFi, every patch lands', async (t) => {
   const redis = await connectTestRedis(t)

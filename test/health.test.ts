@@ -4,7 +4,7 @@ import { createClient } from 'redis'
 import { createRedisLock } from '../src/redis/redis-lock.ts'
 import { createLogger } from '../src/logger.ts'
 import { startTestApp } from './helper.ts'
-import { connectTestRedis, createRedisCoordination } from './redis-helper.ts'
+import { connectTestRedis, createRedisCoordination } from './cluster-helper.ts'
 
 test('/healthz and /readyz answer 200 without credentials when the proxy can serve', async (t) => {
   const { app } = await startTestApp(t)

@@ -5,8 +5,7 @@ import { test, type TestContext } from 'node:test'
 import Fastify from 'fastify'
 import fc from 'fast-check'
 import { createAuthenticator, type AuthSettings } from '../src/http/auth.ts'
-import { CALLER_AUTH, CALLER_SECRET, SESSIONS, listenOnFreePort, rawRequest, startTestApp } from './helper.ts'
-import { assertErrorShape, callsDuring } from './hostile-helper.ts'
+import { CALLER_AUTH, CALLER_SECRET, SESSIONS, assertErrorShape, callsDuring, listenOnFreePort, rawRequest, startTestApp } from './helper.ts'
 
 // Printable ASCII: header bytes reach Node as latin1, so only ASCII secrets are portable across clients.
 const SECRETS = ['s3cret:with:colons', `special !"#$%&'()*+-./;<=>?@[\\]^_\`{|}~ key`, 'short']

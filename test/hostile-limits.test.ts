@@ -3,8 +3,7 @@ import { connect } from 'node:net'
 import { test } from 'node:test'
 import { computeEtag } from '../src/merge/index.ts'
 import type { Simulator } from '../src/simulator/simulator.ts'
-import { CALLER_AUTH, SESSIONS, listenOnFreePort, patchSession, startTestApp } from './helper.ts'
-import { assertErrorShape, callsDuring } from './hostile-helper.ts'
+import { CALLER_AUTH, SESSIONS, assertErrorShape, callsDuring, listenOnFreePort, patchSession, startTestApp } from './helper.ts'
 
 const MIB = 1024 * 1024
 /** The full input of a cost check is SCALE times its small one. */

@@ -5,8 +5,7 @@ import { test } from 'node:test'
 import fc from 'fast-check'
 import type { LightMyRequestResponse } from 'fastify'
 import type { RequestLogEntry } from '../src/simulator/counters.ts'
-import { CALLER_AUTH, SESSIONS, listenOnFreePort, rawRequest, startTestApp } from './helper.ts'
-import { assertErrorShape, assertUpstreamCallsConfined, callsDuring, snapshotPrototypes } from './hostile-helper.ts'
+import { CALLER_AUTH, SESSIONS, assertErrorShape, assertUpstreamCallsConfined, callsDuring, listenOnFreePort, rawRequest, snapshotPrototypes, startTestApp } from './helper.ts'
 
 // The promise under test: whatever arrives, the answer is never a 5xx, an error is in AiFi's shape, and a
 // rejected request never reached AiFi. Fixed seeds keep every run the same; fast-check prints the counterexample.

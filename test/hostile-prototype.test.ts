@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict'
 import { connect } from 'node:net'
 import { test } from 'node:test'
-import { CALLER_AUTH, SESSIONS, listenOnFreePort, patchSession, startTestApp } from './helper.ts'
-import { assertErrorShape, callsDuring, snapshotPrototypes } from './hostile-helper.ts'
+import { CALLER_AUTH, SESSIONS, assertErrorShape, callsDuring, listenOnFreePort, patchSession, snapshotPrototypes, startTestApp } from './helper.ts'
 
 const FORBIDDEN = ['__proto__', 'constructor', 'prototype']
 const CONTENT_TYPES = ['application/json', 'application/merge-patch+json']

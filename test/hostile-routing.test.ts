@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { CALLER_AUTH, SESSIONS, listenOnFreePort, rawRequest, startTestApp } from './helper.ts'
-import { assertErrorShape, callsDuring } from './hostile-helper.ts'
+import { CALLER_AUTH, SESSIONS, assertErrorShape, callsDuring, listenOnFreePort, rawRequest, startTestApp } from './helper.ts'
 
 // docs/http-api.md#check-order: route, method and session-id checks come before auth and body checks.
 

@@ -3,8 +3,7 @@ import { once } from 'node:events'
 import { connect, type Socket } from 'node:net'
 import { test } from 'node:test'
 import { DEFAULT_SERVER_TIMEOUTS, type ServerTimeouts } from '../src/http/server-timeouts.ts'
-import { CALLER_AUTH, SESSIONS, listenOnFreePort, rawRequest, startTestApp } from './helper.ts'
-import { assertErrorShape } from './hostile-helper.ts'
+import { CALLER_AUTH, SESSIONS, assertErrorShape, listenOnFreePort, rawRequest, startTestApp } from './helper.ts'
 
 // Short bounds so the tests are fast, far enough apart that a loaded machine cannot mistake one for another.
 const TIMEOUTS: ServerTimeouts = { headersMs: 400, requestMs: 1_500, keepAliveMs: 300 }

@@ -4,7 +4,7 @@ import type { IdempotencyStore } from '../src/idempotency/idempotency-store.ts'
 import { createMemoryIdempotencyStore } from '../src/idempotency/memory-store.ts'
 import type { JsonObject } from '../src/schemas.ts'
 import { patchSession, startTestApp, until, upstreamCalls } from './helper.ts'
-import { connectTestRedis, createRedisCoordination } from './redis-helper.ts'
+import { connectTestRedis, createRedisCoordination } from './cluster-helper.ts'
 
 type StoreFactory = (t: TestContext) => Promise<IdempotencyStore | undefined>
 

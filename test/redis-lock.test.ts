@@ -3,8 +3,8 @@ import { randomUUID } from 'node:crypto'
 import { test } from 'node:test'
 import type { JsonObject } from '../src/schemas.ts'
 import { startSimulator } from '../src/simulator/simulator.ts'
-import { patchSession, startTestApp, until, upstreamCalls } from './helper.ts'
-import { connectSecondClient, connectTestRedis, createRedisCoordination } from './redis-helper.ts'
+import { getSession, patchSession, startTestApp, until, upstreamCalls } from './helper.ts'
+import { connectSecondClient, connectTestRedis, createRedisCoordination } from './cluster-helper.ts'
 
 test('two replicas sharing Redis lose no key and never write one session at once', async (t) => {
   const redis = await connectTestRedis(t)
@@ -103,7 +103,7 @@ test('after a lost lease the re-run judges If-Match again, so another replica\'s
   const { app, simulator } = await startTestApp(t, { lock: shared.lock })
   const session = simulator.createSession({ metadata: { events: [], a: 1 } })
   const id = session.sessionId!
-  const etag = String((await app.inject({ method: 'GET', url: `/api/admin/v2/sessions/${id}`, headers: { authorization: 'Bearer test-secret:with-colon' } })).headers.etag)
+  const etag = String((await getSession(app, id)).headers.etag)
   simulator.setLatency({ op: 'read', ms: 150 })
 
   const pending = patchSession(app, id, { metadata: { a: 2 } }, { headers: { 'if-match': etag } })

@@ -1,42 +1,14 @@
 import assert from 'node:assert/strict'
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { createServer } from 'node:net'
-import { test, type TestContext } from 'node:test'
-import { createClient } from 'redis'
+import { test } from 'node:test'
 import { loadConfig } from '../src/config.ts'
 import { createLogger } from '../src/logger.ts'
 import { createMetrics } from '../src/metrics.ts'
 import { createCoordination } from '../src/redis/coordination.ts'
 import type { JsonObject } from '../src/schemas.ts'
 import { startSimulator } from '../src/simulator/simulator.ts'
+import { freePort, hasRedisServer, startRedisServer } from './cluster-helper.ts'
 import { getSession, patchSession, startTestApp, until, upstreamCalls } from './helper.ts'
-
-const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  return port
-}
-
-/** A redis-server of the test's own on `port`; resolves once it answers PING. Stopped with the test. */
-async function startRedisServer(t: TestContext, port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
-  const exited = once(child, 'exit')
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-    await exited
-  })
-  const probe = createClient({ url: `redis://127.0.0.1:${port}`, socket: { reconnectStrategy: () => 5 } })
-  probe.on('error', () => {})
-  await probe.connect()
-  await probe.ping()
-  await probe.close()
-  return child
-}
 
 test('Redis down: 503 E_COORDINATION_UNAVAILABLE at once, readyz 503, nothing written; back within 1 s, nothing lost', async (t) => {
   if (!hasRedisServer) {

@@ -5,7 +5,7 @@ import type { LightMyRequestResponse } from 'fastify'
 import { createLogger } from '../src/logger.ts'
 import type { JsonObject } from '../src/schemas.ts'
 import type { Simulator } from '../src/simulator/simulator.ts'
-import { patchSession, startTestApp, upstreamCalls } from './helper.ts'
+import { getSession, patchSession, startTestApp, upstreamCalls } from './helper.ts'
 
 const FAST = { UPSTREAM_TIMEOUT_MS: '300', REQUEST_DEADLINE_MS: '2000' }
 
@@ -105,7 +105,7 @@ test('a write that landed before its connection reset is not applied twice and s
 test('If-Match is judged once: a re-run after a write that landed does not turn into 412', async (t) => {
   const { app, simulator } = await startTestApp(t, { env: FAST })
   const id = simulator.seededSessionIds[0]!
-  const etag = String((await app.inject({ method: 'GET', url: `/api/admin/v2/sessions/${id}`, headers: { authorization: 'Bearer test-secret:with-colon' } })).headers.etag)
+  const etag = String((await getSession(app, id)).headers.etag)
   simulator.injectFault({ op: 'write', kind: 'status', status: 502, applyFirst: true, count: 1 })
   const response = await patchSession(app, id, { metadata: { a: 'a' } }, { headers: { 'if-match': etag } })
   assert.equal(response.statusCode, 200)

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { startSimulator } from '../src/simulator/simulator.ts'
 import { CALLER_AUTH, CALLER_SECRET, SESSIONS, rawRequest } from './helper.ts'
-import { startServerProcess } from './process-helper.ts'
+import { startServerProcess } from './cluster-helper.ts'
 import { readImageCommand } from '../scripts/image-command.ts'
 
 const REPO = fileURLToPath(new URL('..', import.meta.url))

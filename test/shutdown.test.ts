@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import type { JsonObject } from '../src/schemas.ts'
 import { startSimulator, type Simulator } from '../src/simulator/simulator.ts'
 import { CALLER_AUTH, CALLER_SECRET, SESSIONS, getSession, patchSession, rawRequest, startTestApp, upstreamCalls } from './helper.ts'
-import { startServerProcess } from './process-helper.ts'
+import { startServerProcess } from './cluster-helper.ts'
 
 const REPO = fileURLToPath(new URL('..', import.meta.url))
 

@@ -1,0 +1,145 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { once } from 'node:events'
+import { createServer } from 'node:net'
+import { createInterface } from 'node:readline'
+import type { TestContext } from 'node:test'
+import { createClient, type RedisClientType } from 'redis'
+import type { SessionLock } from '../src/coordinator/session-lock.ts'
+import { createLogger } from '../src/logger.ts'
+import { boundRedisCalls } from '../src/redis/bounded-redis.ts'
+import { createRedisIdempotencyStore } from '../src/redis/redis-idempotency-store.ts'
+import { createRedisLock } from '../src/redis/redis-lock.ts'
+import { createRedisQuota } from '../src/redis/redis-quota.ts'
+
+// What tests of several replicas need: Redis (the shared one, or one of the test's own), and the proxy as a process.
+
+const REDIS_URL = process.env.REDIS_TEST_URL ?? 'redis://127.0.0.1:6379'
+
+/**
+ * A connected client to the test Redis, closed with the test. Without a Redis the test is skipped locally, but
+ * fails in CI (CI=true), where .ci/run has started one: a missing Redis must never pass as green.
+ */
+export async function connectTestRedis(t: TestContext): Promise<RedisClientType | undefined> {
+  const client: RedisClientType = createClient({ url: REDIS_URL, socket: { reconnectStrategy: false, connectTimeout: 2_000 } })
+  client.on('error', () => {})
+  try {
+    await client.connect()
+  } catch (error) {
+    if (process.env.CI === 'true') throw new Error(`Redis is required in CI at ${REDIS_URL}`, { cause: error })
+    t.skip(`no Redis at ${REDIS_URL}`)
+    return undefined
+  }
+  t.after(() => client.close())
+  return client
+}
+
+/** A second connection to the same Redis, closed with the test: for pausing Redis, or dropping a connection. */
+export async function connectSecondClient(t: TestContext, client: RedisClientType): Promise<RedisClientType> {
+  const second = client.duplicate()
+  second.on('error', () => {})
+  await second.connect()
+  t.after(async () => {
+    if (second.isOpen) await second.close()
+  })
+  return second
+}
+
+/**
+ * Lock, idempotency store and AiFi quota on a key prefix of this test's own, so tests never see each other's keys.
+ * The quota's rate is AIFI_MAX_RPS for every app that shares it (`maxRps`, default 20).
+ */
+export function createRedisCoordination(client: RedisClientType, options: { ttlMs?: number; prefix?: string; maxRps?: number } = {}) {
+  const prefix = options.prefix ?? `test:${randomUUID()}:`
+  const logger = createLogger({ logLevel: 'silent' })
+  const bounded = boundRedisCalls(client, 500)
+  const lock: SessionLock = createRedisLock({ client: bounded, ttlMs: options.ttlMs ?? 30_000, logger, keyPrefix: `${prefix}lock:` })
+  const idempotency = createRedisIdempotencyStore({ client: bounded, runningTtlMs: 35_000, keyPrefix: `${prefix}idem:` })
+  const limiter = createRedisQuota({ client: bounded, ratePerSecond: options.maxRps ?? 20, aifiOrigin: 'http://aifi.test', keyPrefix: `${prefix}quota:` })
+  return { lock, idempotency, limiter, lockKey: (sessionId: string) => `${prefix}lock:${sessionId}` }
+}
+
+export const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0
+
+export async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  server.close()
+  return port
+}
+
+/** A redis-server of the test's own on `port`; resolves once it answers PING. Killed, if still running, with the test. */
+export async function startRedisServer(t: TestContext, port: number): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+  const exited = once(child, 'exit')
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    await exited
+  })
+  const probe = createClient({ url: `redis://127.0.0.1:${port}`, socket: { reconnectStrategy: () => 5 } })
+  probe.on('error', () => {})
+  await probe.connect()
+  await probe.ping()
+  await probe.close()
+  return child
+}
+
+export interface ServerProcess {
+  port: number
+  /** Every stdout line parsed as a pino JSON line (other lines, such as a banner, are skipped). */
+  logs: Array<Record<string, unknown>>
+  /** Resolves with the first log line, already seen or still to come, that `matches` accepts. */
+  waitForLog(matches: (entry: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>
+  kill(signal: NodeJS.Signals): void
+  /** Resolves when the process has exited, with its exit code (null when a signal ended it). */
+  exited: Promise<number | null>
+}
+
+const LISTENING = /^Server listening at http:\/\/127\.0\.0\.1:(\d+)$/
+
+/**
+ * Starts the proxy as its own process (`node <args>` in `cwd`) with exactly `env`, on HOST=127.0.0.1 and PORT=0,
+ * and resolves once it listens, with the port read from fastify's "Server listening at" log line. Killed, if
+ * still running, when the test ends.
+ */
+export async function startServerProcess(
+  t: TestContext,
+  options: { args: string[]; cwd: string; env: Record<string, string> },
+): Promise<ServerProcess> {
+  const child = spawn(process.execPath, options.args, {
+    cwd: options.cwd,
+    env: { ...options.env, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const exited = once(child, 'exit').then(([code]) => code as number | null)
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    await exited
+  })
+  let stderr = ''
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+
+  const logs: Array<Record<string, unknown>> = []
+  const waiters: Array<{ matches: (entry: Record<string, unknown>) => boolean; resolve: (entry: Record<string, unknown>) => void }> = []
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    if (!line.startsWith('{')) return
+    const entry = JSON.parse(line) as Record<string, unknown>
+    logs.push(entry)
+    for (const waiter of waiters.filter((w) => w.matches(entry))) {
+      waiters.splice(waiters.indexOf(waiter), 1)
+      waiter.resolve(entry)
+    }
+  })
+  const waitForLog = (matches: (entry: Record<string, unknown>) => boolean) => {
+    const seen = logs.find(matches)
+    if (seen !== undefined) return Promise.resolve(seen)
+    return new Promise<Record<string, unknown>>((resolve) => waiters.push({ matches, resolve }))
+  }
+
+  const listening = waitForLog((entry) => LISTENING.test(String(entry.msg)))
+  const startup = await Promise.race([listening, exited.then((code) => ({ exitedWith: code }))])
+  if ('exitedWith' in startup) throw new Error(`the server exited with ${startup.exitedWith} before listening:\n${stderr}`)
+  const port = Number(LISTENING.exec(String(startup.msg))![1])
+  return { port, logs, waitForLog, kill: (signal) => child.kill(signal), exited }
+}
