@@ -37,7 +37,7 @@ export function createMetrics() {
     }),
     lockWait: new Histogram({
       name: 'aifi_proxy_lock_wait_seconds',
-      help: "Time a patch waited for its session's turn (in-process queue and cross-replica lock)",
+      help: "Time a patch waited until its cycle could start: its session's turn, the cross-replica lock and the AiFi quota",
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     }),

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { test } from 'node:test'
+import { createLogger } from '../src/logger.ts'
+import { createRedisLock, type LockRedisClient } from '../src/redis/redis-lock.ts'
+import { ACQUIRE_LOCK } from '../src/redis/scripts.ts'
 import type { JsonObject } from '../src/schemas.ts'
 import { startSimulator } from '../src/simulator/simulator.ts'
 import { getSession, patchSession, startTestApp, until, upstreamCalls } from './helper.ts'
@@ -146,4 +149,46 @@ test('a stalled Redis answers 503 E_COORDINATION_UNAVAILABLE promptly instead of
   assert.equal(response.json().type, 'E_COORDINATION_UNAVAILABLE')
   assert.equal(response.headers['retry-after'], '1')
   assert.equal(simulator.counters().log.length, 0)
+})
+
+test('a waiting replica wakes on the published release, not by polling Redis', async (t) => {
+  const redis = await connectTestRedis(t)
+  if (redis === undefined) return
+  const subscriber = await connectSecondClient(t, redis)
+  const prefix = `test:${randomUUID()}:lock:`
+  const logger = createLogger({ logLevel: 'silent' })
+  // A lease far longer than the wait: a waiter that missed the release would give up before the lease ran out.
+  const ttlMs = 60_000
+  const holder = createRedisLock({ client: redis, ttlMs, logger, keyPrefix: prefix })
+  let acquireCalls = 0
+  const counting: LockRedisClient = {
+    isReady: true,
+    ping: () => redis.ping(),
+    eval: ((script: string, options: Parameters<typeof redis.eval>[1]) => {
+      if (script === ACQUIRE_LOCK) acquireCalls++
+      return redis.eval(script, options)
+    }) as LockRedisClient['eval'],
+  }
+  const waiter = createRedisLock({
+    client: counting,
+    notices: { subscribe: (channel, onMessage) => subscriber.subscribe(channel, onMessage) },
+    ttlMs,
+    logger,
+    keyPrefix: prefix,
+  })
+  await waiter.listen()
+
+  const held = await holder.acquire('s', 0)
+  assert.ok(held)
+  const waiting = waiter.acquire('s', 15_000)
+  await until(() => acquireCalls === 1)
+  await held.release()
+  // Without the notice the waiter would sleep to the end of its 15 s wait; a notice takes milliseconds.
+  let timer: NodeJS.Timeout | undefined
+  const fallback = new Promise<'slept'>((resolve) => (timer = setTimeout(() => resolve('slept'), 5_000)))
+  const lease = await Promise.race([waiting, fallback]).finally(() => clearTimeout(timer))
+  assert.notEqual(lease, 'slept', 'woken by the release notice')
+  assert.ok(lease && lease !== 'slept', 'the waiter got the lock once it was released')
+  assert.equal(acquireCalls, 2, 'one try before the release, one after its notice')
+  await lease.release()
 })

@@ -47,19 +47,33 @@ export function createRedisLock(options: RedisLockOptions): SessionLock & { list
   const unavailable = (cause: unknown) =>
     new ProxyError('E_COORDINATION_UNAVAILABLE', { message: 'Redis does not answer: the session lock cannot be taken', cause })
 
-  /** Resolves when `key` is released, or after `ms`, whichever comes first. */
-  function waitForRelease(key: string, ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const wake = () => {
-        clearTimeout(timer)
-        const waiting = waiters.get(key)
-        waiting?.delete(wake)
-        if (waiting?.size === 0) waiters.delete(key)
-        resolve()
-      }
-      const timer = setTimeout(wake, ms)
-      waiters.set(key, (waiters.get(key) ?? new Set()).add(wake))
-    })
+  /**
+   * Starts listening for `key`'s release before the attempt that may fail, so a release published between that
+   * attempt's answer and the wait is not missed. `wait(ms)` resolves at the release, or after `ms`.
+   */
+  function expectRelease(key: string) {
+    let notified = false
+    let onNotice: (() => void) | undefined
+    const notice = () => {
+      notified = true
+      onNotice?.()
+    }
+    waiters.set(key, (waiters.get(key) ?? new Set()).add(notice))
+    const stop = () => {
+      const waiting = waiters.get(key)
+      waiting?.delete(notice)
+      if (waiting?.size === 0) waiters.delete(key)
+    }
+    const wait = (ms: number) =>
+      new Promise<void>((resolve) => {
+        if (notified) return resolve()
+        const timer = setTimeout(resolve, ms)
+        onNotice = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+      }).finally(stop)
+    return { wait, stop }
   }
 
   const wakeWaiters = (key: string) => waiters.get(key)?.forEach((wake) => wake())
@@ -113,23 +127,26 @@ export function createRedisLock(options: RedisLockOptions): SessionLock & { list
       const giveUpAt = clock.now() + maxWaitMs
       for (;;) {
         const attemptedAt = clock.now()
+        const release = expectRelease(key)
         let reply: [number, number]
         try {
           reply = (await client.eval(ACQUIRE_LOCK, { keys: [key, `${key}:holder`], arguments: [token, String(ttlMs)] })) as [number, number]
         } catch (error) {
+          release.stop()
           throw unavailable(error)
         }
         const [acquired, detail] = reply
+        const remaining = giveUpAt - clock.now()
+        if (acquired === 1 || remaining <= 0) release.stop()
         if (acquired === 1) {
           if (detail === 1) options.onTakeover?.()
           return holdLease(key, token, attemptedAt)
         }
-        const remaining = giveUpAt - clock.now()
         if (remaining <= 0) return undefined
         // `detail` is the holder's remaining lease: it ends by then unless extended, and a release wakes us sooner.
         // Looking again after a third of a lease at most bounds what a lost notice costs.
-        const untilExpiry = Math.min(Math.max(1, detail), ttlMs / 3) + Math.random() * EXPIRY_JITTER_MS
-        await waitForRelease(key, Math.min(remaining, untilExpiry))
+        const untilExpiry = Math.min(Math.max(1, detail), ttlMs / 3)
+        await release.wait(Math.min(remaining, untilExpiry + Math.random() * Math.min(EXPIRY_JITTER_MS, untilExpiry / 10)))
       }
     },
     async isReady() {
