@@ -104,7 +104,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const runBatch = createMergeCycle({ upstream, lock, logger: app.log, metrics, retryPolicy, clock })
   const queues = createSessionQueues({ maxBatch: config.maxBatch, runBatch })
   app.decorate('sessionQueues', queues)
-  await app.register(gracefulShutdown, { graceMs: config.shutdownGraceMs })
+  await app.register(gracefulShutdown, { delayMs: config.shutdownDelayMs, graceMs: config.shutdownGraceMs })
   const service = createSessionService({ upstream, queues })
   const contexts = createContextFactory({ requestDeadlineMs: config.requestDeadlineMs, lockWaitMs: config.lockWaitMs, clock })
 

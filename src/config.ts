@@ -65,6 +65,7 @@ const envSchema = z
     MAX_BATCH: positiveInt(64),
     BODY_LIMIT_BYTES: positiveInt(262_144),
     MAX_DEPTH: positiveInt(32),
+    SHUTDOWN_DELAY_MS: nonNegativeInt(0),
     SHUTDOWN_GRACE_MS: nonNegativeInt(10_000),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
@@ -108,6 +109,7 @@ const envSchema = z
     maxBatch: env.MAX_BATCH,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
     maxDepth: env.MAX_DEPTH,
+    shutdownDelayMs: env.SHUTDOWN_DELAY_MS,
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     logLevel: env.LOG_LEVEL,
   }))

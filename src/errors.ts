@@ -6,6 +6,10 @@ interface CatalogueEntry {
   status: number
   message: string
   retryAfterSeconds?: number
+  /** Headers every answer of this type carries. */
+  headers?: Record<string, string>
+  /** A 5xx the proxy answers on purpose, not a fault: logged like a 4xx refusal (docs/operations.md#logs). */
+  refusal?: true
 }
 
 const catalogue = {
@@ -34,7 +38,14 @@ const catalogue = {
   E_UPSTREAM_BAD_RESPONSE: { status: 502, message: 'AiFi answered something the proxy cannot use' },
   E_UPSTREAM_UNAVAILABLE: { status: 503, message: 'AiFi is unavailable, retry later', retryAfterSeconds: 1 },
   E_LOCK_TIMEOUT: { status: 503, message: 'Timed out waiting for the session write lock, retry later', retryAfterSeconds: 1 },
-  E_SHUTTING_DOWN: { status: 503, message: 'The proxy is shutting down, retry on another instance', retryAfterSeconds: 1 },
+  E_SHUTTING_DOWN: {
+    status: 503,
+    message: 'The proxy is shutting down, retry on another instance',
+    retryAfterSeconds: 1,
+    // The client's next request should open a connection to another instance.
+    headers: { connection: 'close' },
+    refusal: true,
+  },
   E_UPSTREAM_TIMEOUT: { status: 504, message: 'AiFi did not answer in time' },
 } as const satisfies Record<string, CatalogueEntry>
 
@@ -60,6 +71,8 @@ export class ProxyError extends Error {
   readonly statusCode: number
   readonly errors: FieldError[]
   readonly headers: Record<string, string>
+  /** Logged at info without a stack, as bad input is: every 4xx, and the 5xx the proxy answers on purpose. */
+  readonly isRefusal: boolean
 
   constructor(
     readonly type: ErrorType,
@@ -70,7 +83,12 @@ export class ProxyError extends Error {
     this.statusCode = entry.status
     this.errors = options.errors ?? []
     const retryAfterSeconds = options.retryAfterSeconds ?? entry.retryAfterSeconds
-    this.headers = { ...(retryAfterSeconds === undefined ? {} : { 'retry-after': String(retryAfterSeconds) }), ...options.headers }
+    this.isRefusal = entry.status < 500 || entry.refusal === true
+    this.headers = {
+      ...entry.headers,
+      ...(retryAfterSeconds === undefined ? {} : { 'retry-after': String(retryAfterSeconds) }),
+      ...options.headers,
+    }
   }
 }
 

@@ -3,6 +3,7 @@ import { buildApp } from './app.ts'
 import { ConfigError, loadConfig } from './config.ts'
 import { createCoordination } from './redis/coordination.ts'
 import { createLogger } from './logger.ts'
+import { exitOnShutdownSignals } from './shutdown.ts'
 import { demoBanner, resolveUpstreamTarget } from './upstream-target.ts'
 
 async function main(): Promise<void> {
@@ -23,25 +24,7 @@ async function main(): Promise<void> {
     await target.close()
   })
 
-  // docs/operations.md#graceful-shutdown: drain, then exit 0, or 1 when SHUTDOWN_GRACE_MS ran out first. Only the first signal is caught: a
-  // second one ends the process at once, the operator's way out of a drain they do not want to wait for.
-  const signals = ['SIGTERM', 'SIGINT'] as const
-  const shutDown = (signal: NodeJS.Signals) => {
-    for (const caught of signals) process.removeListener(caught, shutDown)
-    logger.info({ signal, graceMs: config.shutdownGraceMs, inFlight: app.sessionQueues.inFlight() }, 'shutting down: draining')
-    app.gracefulClose().then(
-      (drained) => {
-        if (drained) logger.info('drained and closed')
-        else logger.error({ inFlight: app.sessionQueues.inFlight() }, 'SHUTDOWN_GRACE_MS ran out before the drain finished')
-        process.exit(drained ? 0 : 1)
-      },
-      (error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed')
-        process.exit(1)
-      },
-    )
-  }
-  for (const signal of signals) process.on(signal, shutDown)
+  exitOnShutdownSignals(app)
 
   await app.listen({ port: config.port, host: config.host })
   if (target.demo !== undefined) {

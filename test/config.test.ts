@@ -29,6 +29,7 @@ test('defaults follow the documented table', () => {
   assert.equal(config.maxBatch, 64)
   assert.equal(config.bodyLimitBytes, 262_144)
   assert.equal(config.maxDepth, 32)
+  assert.equal(config.shutdownDelayMs, 0)
   assert.equal(config.shutdownGraceMs, 10_000)
   assert.equal(config.logLevel, 'info')
   assert.ok(Object.isFrozen(config))

@@ -24,8 +24,8 @@ export function registerErrorHandling(app: FastifyInstance, countOutcome: (outco
   app.decorate('countOutcome', countOutcome)
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const proxyError = toProxyError(error)
-    if (proxyError.statusCode >= 500) request.log.error({ err: error }, proxyError.message)
-    else request.log.info({ type: proxyError.type, reason: proxyError.message }, 'request refused')
+    if (proxyError.isRefusal) request.log.info({ type: proxyError.type, reason: proxyError.message }, 'request refused')
+    else request.log.error({ err: error }, proxyError.message)
     return sendError(request, reply, proxyError)
   })
 
