@@ -16,7 +16,8 @@ const catalogue = {
   E_INVALID_BODY: { status: 400, message: 'Invalid request body' },
   E_RESERVED_KEY: { status: 400, message: 'metadata.events is reserved for AiFi and cannot be written' },
   E_FORBIDDEN_KEY: { status: 400, message: 'Keys __proto__, constructor and prototype are not allowed' },
-  E_UNAUTHORIZED: { status: 401, message: 'Missing or invalid credentials' },
+  // RFC 9110 §11.6.1: a 401 names the scheme the credentials must use.
+  E_UNAUTHORIZED: { status: 401, message: 'Missing or invalid credentials', headers: { 'www-authenticate': 'Bearer' } },
   E_SESSION_NOT_FOUND: { status: 404, message: 'Session not found' },
   E_NOT_FOUND: { status: 404, message: 'Route not found' },
   E_METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed' },
@@ -27,6 +28,8 @@ const catalogue = {
   E_UNSUPPORTED_MEDIA_TYPE: {
     status: 415,
     message: 'Content-Type must be application/json or application/merge-patch+json (UTF-8)',
+    // RFC 5789 §2.2: a 415 to a PATCH says which patch format to send instead.
+    headers: { 'accept-patch': 'application/merge-patch+json' },
   },
   E_IDEMPOTENCY_MISMATCH: { status: 422, message: 'Idempotency-Key was used with a different request' },
   E_UPSTREAM_REJECTED: { status: 422, message: 'AiFi rejected the write' },

@@ -137,7 +137,7 @@ test('the logger redacts credentials wherever they sit, and logs errors without 
   const upstream = Object.assign(new Error('AiFi answered 500 to a write'), { body: { echoed: 'BODY-value' } })
   const error = Object.assign(new Error('AiFi answered something the proxy cannot use', { cause: upstream }), {
     statusCode: 502,
-    errors: [{ field: 'metadata.x', error: 'FIELD-value is wrong', rule: 'r' }],
+    errors: [{ field: '/metadata/x', error: 'FIELD-value is wrong', rule: 'r' }],
   })
   logs.logger.error({ err: error }, 'failed')
 
