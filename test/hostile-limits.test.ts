@@ -126,7 +126,7 @@ test('over a socket, a chunked body over the limit and a Content-Length over it 
 test('depth: MAX_DEPTH levels are merged, one more is 400 E_INVALID_BODY, and a maximally nested body is a 400', async (t) => {
   const { app, simulator, config } = await startTestApp(t)
   const nest = (levels: number, through: 'object' | 'array'): string => {
-    // metadata itself is level 1 (SPEC §3.1).
+    // metadata itself is level 1 (docs/http-api.md#nesting-depth).
     let text = '1'
     for (let level = 1; level < levels; level++) text = through === 'object' ? `{"n":${text}}` : `[${text}]`
     return `{"metadata":{"m":${text}}}`
