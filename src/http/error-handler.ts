@@ -80,10 +80,10 @@ function toProxyError(error: FastifyError): ProxyError {
 }
 
 /**
- * docs/http-api.md#field-names: in the body a field is an RFC 6901 pointer (`/metadata`, and `` for the body as a
- * whole); a query parameter is named as it is. zod's strict object reports all unknown members in one issue whose
- * message quotes their names: here each gets an entry of its own, named by its pointer, with a message that quotes
- * nothing.
+ * docs/http-api.md#field-names: in the body a field is an RFC 6901 pointer (`/metadata`, the empty pointer for the
+ * body as a whole); a query parameter is named as it is. zod's strict object reports all unknown members in one issue
+ * whose message quotes their names: here each gets an entry of its own, named by its pointer, with a message that
+ * quotes nothing.
  */
 function validationFieldErrors(context: string, issue: FastifySchemaValidationError): FieldError[] {
   // The type provider joins zod's path with unescaped `/`; the body schema's own members contain neither `/` nor `~`.
