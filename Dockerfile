@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 
 # Build: every dependency (TypeScript included) and the compile to dist/.
-FROM node:20-bookworm-slim AS build
+FROM node:24-trixie-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -11,7 +11,7 @@ RUN npm run build
 
 # Runtime: production dependencies and the compiled output only, run as the image's unprivileged `node` user.
 # test/runtime-image.test.ts performs these steps without Docker; keep the two in step.
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-trixie-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -23,7 +23,8 @@ EXPOSE 8080
 # Slim images have no curl: Node's own fetch asks /healthz.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-# SIGTERM starts the drain (SPEC §8); give `docker stop -t` / terminationGracePeriodSeconds more than SHUTDOWN_GRACE_MS.
+# SIGTERM starts the drain (docs/operations.md#graceful-shutdown); give `docker stop -t` / terminationGracePeriodSeconds
+# more than SHUTDOWN_DELAY_MS + SHUTDOWN_GRACE_MS.
 STOPSIGNAL SIGTERM
 # A heap that grows 20% at a time instead of V8's default factor: under heavy load this keeps peak RSS
 # about a quarter lower (bench/RESULTS.md) for a few percent of CPU, with no cap that could end in OOM.

@@ -376,6 +376,7 @@ export interface components {
             errors: {
                 error: string;
                 rule: string;
+                /** @description Where the problem is: an RFC 6901 JSON pointer into the request body ("/metadata/events"; "" for the whole body), or the name of a header or query parameter ("Idempotency-Key", "dryRun"). In E_UPSTREAM_REJECTED, AiFi's own field, as AiFi sent it. */
                 field: string;
             }[];
             requestId: string;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { validatorCompiler } from 'fastify-type-provider-zod'
 import type { Dispatcher } from 'undici'
 import { createAifiClient } from './aifi/aifi-client.ts'
@@ -17,6 +17,7 @@ import { handleClientError } from './http/client-error.ts'
 import { handleFrameworkError, registerErrorHandling } from './http/error-handler.ts'
 import { registerJsonBodyParser } from './http/json-body-parser.ts'
 import { collectRoutesForMethodNotAllowed } from './http/method-not-allowed.ts'
+import { RequestLogController } from './http/request-log.ts'
 import { serverTimeoutOptions, type ServerTimeouts } from './http/server-timeouts.ts'
 import type { IdempotencyStore } from './idempotency/idempotency-store.ts'
 import { createMemoryIdempotencyStore } from './idempotency/memory-store.ts'
@@ -73,7 +74,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
     frameworkErrors: handleFrameworkError,
     clientErrorHandler: handleClientError,
-    logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    logController: new RequestLogController(),
     // Draining answers E_SHUTTING_DOWN in AiFi's shape before close() is called (see shutdown.ts).
     return503OnClosing: false,
   })
@@ -107,7 +108,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const runBatch = createMergeCycle({ upstream, lock, logger: app.log, metrics, retryPolicy, clock })
   const queues = createSessionQueues({ maxBatch: config.maxBatch, runBatch })
   app.decorate('sessionQueues', queues)
-  await app.register(gracefulShutdown, { graceMs: config.shutdownGraceMs })
+  await app.register(gracefulShutdown, { delayMs: config.shutdownDelayMs, graceMs: config.shutdownGraceMs })
   const service = createSessionService({ upstream, queues })
   const contexts = createContextFactory({ requestDeadlineMs: config.requestDeadlineMs, lockWaitMs: config.lockWaitMs, clock })
 

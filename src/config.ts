@@ -51,7 +51,7 @@ const envSchema = z
   .object({
     NODE_ENV: optionalText,
     PORT: z.coerce.number().int().min(0).max(65535).default(8080),
-    HOST: z.string().min(1).default('0.0.0.0'),
+    HOST: z.string().min(1).optional(),
     AIFI_BASE_URL: urlSchema(['http:', 'https:']),
     AIFI_API_TOKEN: optionalText,
     PROXY_API_KEYS: callerKeysSchema,
@@ -65,6 +65,7 @@ const envSchema = z
     MAX_BATCH: positiveInt(64),
     BODY_LIMIT_BYTES: positiveInt(262_144),
     MAX_DEPTH: positiveInt(32),
+    SHUTDOWN_DELAY_MS: nonNegativeInt(0),
     SHUTDOWN_GRACE_MS: nonNegativeInt(10_000),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
@@ -94,7 +95,9 @@ const envSchema = z
   .transform((env) => ({
     nodeEnv: env.NODE_ENV ?? 'development',
     port: env.PORT,
-    host: env.HOST,
+    // With the embedded simulator a caller key is printed and anyone who reaches the port may use it: loopback only,
+    // unless HOST says otherwise (docs/configuration.md#embedded-simulator).
+    host: env.HOST ?? (env.AIFI_BASE_URL === undefined ? '127.0.0.1' : '0.0.0.0'),
     aifiBaseUrl: env.AIFI_BASE_URL,
     aifiApiToken: env.AIFI_API_TOKEN,
     callerKeys: env.PROXY_API_KEYS,
@@ -108,6 +111,7 @@ const envSchema = z
     maxBatch: env.MAX_BATCH,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
     maxDepth: env.MAX_DEPTH,
+    shutdownDelayMs: env.SHUTDOWN_DELAY_MS,
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     logLevel: env.LOG_LEVEL,
   }))

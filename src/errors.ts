@@ -6,13 +6,18 @@ interface CatalogueEntry {
   status: number
   message: string
   retryAfterSeconds?: number
+  /** Headers every answer of this type carries. */
+  headers?: Record<string, string>
+  /** A 5xx the proxy answers on purpose, not a fault: logged like a 4xx refusal (docs/operations.md#logs). */
+  refusal?: true
 }
 
 const catalogue = {
   E_INVALID_BODY: { status: 400, message: 'Invalid request body' },
   E_RESERVED_KEY: { status: 400, message: 'metadata.events is reserved for AiFi and cannot be written' },
   E_FORBIDDEN_KEY: { status: 400, message: 'Keys __proto__, constructor and prototype are not allowed' },
-  E_UNAUTHORIZED: { status: 401, message: 'Missing or invalid credentials' },
+  // RFC 9110 §11.6.1: a 401 names the scheme the credentials must use.
+  E_UNAUTHORIZED: { status: 401, message: 'Missing or invalid credentials', headers: { 'www-authenticate': 'Bearer' } },
   E_SESSION_NOT_FOUND: { status: 404, message: 'Session not found' },
   E_NOT_FOUND: { status: 404, message: 'Route not found' },
   E_METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed' },
@@ -23,6 +28,8 @@ const catalogue = {
   E_UNSUPPORTED_MEDIA_TYPE: {
     status: 415,
     message: 'Content-Type must be application/json or application/merge-patch+json (UTF-8)',
+    // RFC 5789 §2.2: a 415 to a PATCH says which patch format to send instead.
+    headers: { 'accept-patch': 'application/merge-patch+json' },
   },
   E_IDEMPOTENCY_MISMATCH: { status: 422, message: 'Idempotency-Key was used with a different request' },
   E_UPSTREAM_REJECTED: { status: 422, message: 'AiFi rejected the write' },
@@ -39,7 +46,14 @@ const catalogue = {
     message: 'Redis, which replicas share for locks and the AiFi quota, does not answer: retry later',
     retryAfterSeconds: 1,
   },
-  E_SHUTTING_DOWN: { status: 503, message: 'The proxy is shutting down, retry on another instance', retryAfterSeconds: 1 },
+  E_SHUTTING_DOWN: {
+    status: 503,
+    message: 'The proxy is shutting down, retry on another instance',
+    retryAfterSeconds: 1,
+    // The client's next request should open a connection to another instance.
+    headers: { connection: 'close' },
+    refusal: true,
+  },
   E_UPSTREAM_TIMEOUT: { status: 504, message: 'AiFi did not answer in time' },
 } as const satisfies Record<string, CatalogueEntry>
 
@@ -65,6 +79,8 @@ export class ProxyError extends Error {
   readonly statusCode: number
   readonly errors: FieldError[]
   readonly headers: Record<string, string>
+  /** Logged at info without a stack, as bad input is: every 4xx, and the 5xx the proxy answers on purpose. */
+  readonly isRefusal: boolean
 
   constructor(
     readonly type: ErrorType,
@@ -75,7 +91,12 @@ export class ProxyError extends Error {
     this.statusCode = entry.status
     this.errors = options.errors ?? []
     const retryAfterSeconds = options.retryAfterSeconds ?? entry.retryAfterSeconds
-    this.headers = { ...(retryAfterSeconds === undefined ? {} : { 'retry-after': String(retryAfterSeconds) }), ...options.headers }
+    this.isRefusal = entry.status < 500 || entry.refusal === true
+    this.headers = {
+      ...entry.headers,
+      ...(retryAfterSeconds === undefined ? {} : { 'retry-after': String(retryAfterSeconds) }),
+      ...options.headers,
+    }
   }
 }
 

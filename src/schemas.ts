@@ -48,7 +48,10 @@ export const sessionListSchema = z
 const fieldErrorSchema = z.object({
   error: z.string(),
   rule: z.string(),
-  field: z.string(),
+  field: z.string().describe(
+    'Where the problem is: an RFC 6901 JSON pointer into the request body ("/metadata/events"; "" for the whole body), ' +
+      'or the name of a header or query parameter ("Idempotency-Key", "dryRun"). In E_UPSTREAM_REJECTED, AiFi\'s own field, as AiFi sent it.',
+  ),
 })
 export type FieldError = z.infer<typeof fieldErrorSchema>
 

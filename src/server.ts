@@ -4,6 +4,7 @@ import { ConfigError, loadConfig } from './config.ts'
 import { createCoordination } from './redis/coordination.ts'
 import { createLogger } from './logger.ts'
 import { createMetrics } from './metrics.ts'
+import { exitOnShutdownSignals } from './shutdown.ts'
 import { demoBanner, resolveUpstreamTarget } from './upstream-target.ts'
 
 async function main(): Promise<void> {
@@ -27,27 +28,7 @@ async function main(): Promise<void> {
     await target.close()
   })
 
-  // docs/operations.md#graceful-shutdown: drain, then exit 0, or 1 when SHUTDOWN_GRACE_MS ran out first. Only the first signal is caught: a
-  // second one ends the process at once, the operator's way out of a drain they do not want to wait for.
-  const signals = ['SIGTERM', 'SIGINT'] as const
-  const shutDown = (signal: NodeJS.Signals) => {
-    for (const caught of signals) process.removeListener(caught, shutDown)
-    logger.info({ signal, graceMs: config.shutdownGraceMs, inFlight: app.sessionQueues.inFlight() }, 'shutting down: draining')
-    app.gracefulClose().then(
-      async (drained) => {
-        if (drained) logger.info('drained and closed')
-        else logger.error({ inFlight: app.sessionQueues.inFlight() }, 'SHUTDOWN_GRACE_MS ran out before the drain finished')
-        // Locks of cycles cut short are handed back, so other replicas need not wait for their leases to expire.
-        if (!drained) await coordination.lock.releaseAll()
-        process.exit(drained ? 0 : 1)
-      },
-      (error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed')
-        process.exit(1)
-      },
-    )
-  }
-  for (const signal of signals) process.on(signal, shutDown)
+  exitOnShutdownSignals(app, { onGraceRanOut: () => coordination.lock.releaseAll() })
 
   await app.listen({ port: config.port, host: config.host })
   if (target.demo !== undefined) {

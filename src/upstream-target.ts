@@ -35,19 +35,36 @@ export async function resolveUpstreamTarget(config: Config): Promise<UpstreamTar
   }
 }
 
-/** A curl that works as pasted and shows a merge that keeps `events`. Printed, never logged: it holds a key. */
+/**
+ * Two curls that work as pasted, a merge that keeps `events` and a read, then the variables the README's examples
+ * use. Printed, never logged: it holds a key.
+ */
 export function demoBanner(port: number, demo: { callerKey: string; sessionId: string }): string {
-  const base = `http://127.0.0.1:${port}/api/admin/v2/sessions/${demo.sessionId}`
+  const base = `http://127.0.0.1:${port}/api/admin/v2/sessions`
+  const session = `${base}/${demo.sessionId}`
+  const authorization = shellQuote(`Authorization: Bearer ${demo.callerKey}`)
   return [
     '',
-    'AiFi is SIMULATED in-process (AIFI_BASE_URL is unset). Try a merge that keeps the session\'s events:',
+    'AiFi is SIMULATED in-process (AIFI_BASE_URL is unset). Two commands to try, each works as pasted:',
+    "a merge that keeps the session's events, then a read of the session.",
     '',
-    `  curl -sS -X PATCH '${base}' \\`,
-    `    -H 'Authorization: Bearer ${demo.callerKey}' \\`,
+    `  curl -sS -X PATCH ${shellQuote(session)} \\`,
+    `    -H ${authorization} \\`,
     "    -H 'Content-Type: application/merge-patch+json' \\",
     `    -d '{"metadata":{"loyalty":{"tier":"platinum"},"promo":"WELCOME10"}}'`,
     '',
-    `  curl -sS '${base}' -H 'Authorization: Bearer ${demo.callerKey}'`,
+    `  curl -sS ${shellQuote(session)} -H ${authorization}`,
+    '',
+    "The README's examples use these variables: paste them first.",
+    '',
+    `  KEY=${shellQuote(demo.callerKey)}`,
+    `  SESSION=${shellQuote(demo.sessionId)}`,
+    `  BASE=${shellQuote(base)}`,
     '',
   ].join('\n')
+}
+
+/** One POSIX shell word, whatever the text holds (a configured key may contain quotes or `$`). */
+function shellQuote(text: string): string {
+  return `'${text.replaceAll("'", `'\\''`)}'`
 }

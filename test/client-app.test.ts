@@ -54,7 +54,7 @@ test('client rejects the proxy errors at once, with their status, type, errors a
 
   const reserved = await rejection(client.merge(id, { metadata: { events: [] } }))
   assert.deepEqual([reserved.status, reserved.type, reserved.attempts], [400, 'E_RESERVED_KEY', 1])
-  assert.equal(reserved.errors[0]?.field, 'metadata.events')
+  assert.equal(reserved.errors[0]?.field, '/metadata/events')
 
   const missing = await rejection(client.get('no-such-session'))
   assert.deepEqual([missing.status, missing.type], [404, 'E_SESSION_NOT_FOUND'])

@@ -96,7 +96,7 @@ test('client never retries another 4xx, and rejects with the proxy error body', 
     [400, 'E_INVALID_BODY'], [401, 'E_UNAUTHORIZED'], [404, 'E_SESSION_NOT_FOUND'], [412, 'E_PRECONDITION_FAILED'],
     [415, 'E_UNSUPPORTED_MEDIA_TYPE'], [422, 'E_IDEMPOTENCY_MISMATCH'], [429, 'E_TOO_MANY'], [502, 'E_UPSTREAM_BAD_RESPONSE'],
   ] as const) {
-    const errors = [{ error: 'must be true', rule: 'literal', field: 'suspectedFraud' }]
+    const errors = [{ error: 'must be true', rule: 'literal', field: '/suspectedFraud' }]
     const { fetch, calls } = scriptedFetch(() =>
       Response.json({ message: 'no', type, errors, requestId: 'r-body' }, { status, headers: { 'retry-after': '0' } }))
     const error = await rejection(clientWith(fetch).merge('s-1', { metadata: {} }, { idempotencyKey: 'k' }))

@@ -17,7 +17,7 @@ function configError(env: Record<string, string>): string {
 }
 
 test('defaults follow the documented table', () => {
-  const config = loadConfig({})
+  const config = loadConfig({ AIFI_BASE_URL: BASE })
   assert.equal(config.port, 8080)
   assert.equal(config.host, '0.0.0.0')
   assert.equal(config.aifiMaxRps, 20)
@@ -29,9 +29,16 @@ test('defaults follow the documented table', () => {
   assert.equal(config.maxBatch, 64)
   assert.equal(config.bodyLimitBytes, 262_144)
   assert.equal(config.maxDepth, 32)
+  assert.equal(config.shutdownDelayMs, 0)
   assert.equal(config.shutdownGraceMs, 10_000)
   assert.equal(config.logLevel, 'info')
   assert.ok(Object.isFrozen(config))
+})
+
+test('with the embedded simulator (no AIFI_BASE_URL) the proxy listens on 127.0.0.1 unless HOST says otherwise', () => {
+  assert.equal(loadConfig({}).host, '127.0.0.1')
+  assert.equal(loadConfig({ HOST: '0.0.0.0' }).host, '0.0.0.0')
+  assert.equal(loadConfig({ AIFI_BASE_URL: BASE, HOST: '127.0.0.1' }).host, '127.0.0.1')
 })
 
 test('one message names every bad variable', () => {

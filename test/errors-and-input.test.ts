@@ -39,6 +39,37 @@ test('every input error answers in the documented error shape, never reaches AiF
   assert.equal(({} as Record<string, unknown>).x, undefined, 'no prototype was polluted')
 })
 
+test('errors[].field is a JSON pointer into the body (empty for the whole body), or the header or query parameter name', async (t) => {
+  const { app, simulator } = await startTestApp(t, { env: { MAX_DEPTH: '2' } })
+  const id = simulator.seededSessionIds[0]!
+  const cases: Array<[string, { body: unknown; query?: string; headers?: Record<string, string> }, Array<[string, string]>]> = [
+    ['an array body', { body: '[]' }, [['', 'invalid_type']]],
+    ['a metadata that is not an object', { body: { metadata: 'x' } }, [['/metadata', 'invalid_type']]],
+    ['suspectedFraud false', { body: { suspectedFraud: false } }, [['/suspectedFraud', 'invalid_value']]],
+    ['unknown members, one entry each, escaped', { body: { metadata: {}, extra: 1, 'a/b~c': 2 } }, [['/extra', 'unrecognized_keys'], ['/a~1b~0c', 'unrecognized_keys']]],
+    ['too deep', { body: { metadata: { a: { b: {} } } } }, [['/metadata', 'object.depth']]],
+    ['a top-level events key', { body: { metadata: { events: [] } } }, [['/metadata/events', 'key.reserved']]],
+    ['a forbidden key', { body: '{"metadata":{"a":{"__proto__":1}}}' }, [['/metadata/a/__proto__', 'key.forbidden']]],
+    ['a bad dryRun', { body: {}, query: '?dryRun=TRUE' }, [['dryRun', 'invalid_value']]],
+    ['an empty Idempotency-Key', { body: {}, headers: { 'idempotency-key': '' } }, [['Idempotency-Key', 'string.length']]],
+  ]
+  for (const [name, request, expected] of cases) {
+    const response = await patchSession(app, id, request.body, { query: request.query, headers: request.headers })
+    assert.equal(response.statusCode, 400, name)
+    const errors = response.json().errors as Array<{ field: string; rule: string }>
+    assert.deepEqual(errors.map((error) => [error.field, error.rule]), expected, name)
+  }
+})
+
+test('an unknown member is named only by its pointer: no message quotes it', async (t) => {
+  const { app, simulator } = await startTestApp(t)
+  const response = await patchSession(app, simulator.seededSessionIds[0]!, { metadata: {}, 'member-NAME-x': 1 })
+  assert.equal(response.statusCode, 400)
+  const { message, errors } = response.json() as { message: string; errors: Array<{ field: string; error: string }> }
+  assert.deepEqual(errors.map((error) => error.field), ['/member-NAME-x'])
+  for (const text of [message, ...errors.map((error) => error.error)]) assert.doesNotMatch(text, /member-NAME-x/)
+})
+
 test('a parse error never quotes the input', async (t) => {
   const { app, simulator } = await startTestApp(t)
   const response = await patchSession(app, simulator.seededSessionIds[0]!, '{"metadata":{"ssn":"123-45-6789"')

@@ -150,7 +150,7 @@ test('depth: MAX_DEPTH levels are merged, one more is 400 E_INVALID_BODY, and a 
     const [over, calls] = await callsDuring(simulator, () => patchSession(app, id, nest(config.maxDepth + 1, through)))
     assert.equal(over.statusCode, 400, through)
     assert.equal(assertErrorShape(over).type, 'E_INVALID_BODY')
-    assert.deepEqual(over.json().errors, [{ field: 'metadata', error: `must nest at most ${config.maxDepth} levels`, rule: 'object.depth' }])
+    assert.deepEqual(over.json().errors, [{ field: '/metadata', error: `must nest at most ${config.maxDepth} levels`, rule: 'object.depth' }])
     assert.deepEqual(calls, [])
   }
   // As deep as the body limit allows: far deeper than any recursive walk's stack.

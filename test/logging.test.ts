@@ -1,16 +1,17 @@
 import assert from 'node:assert/strict'
 import { Writable } from 'node:stream'
 import { test } from 'node:test'
+import type { Config } from '../src/config.ts'
 import { createLogger } from '../src/logger.ts'
 import type { JsonObject } from '../src/schemas.ts'
-import { CALLER_SECRET, getSession, patchSession, startTestApp } from './helper.ts'
+import { CALLER_SECRET, SESSIONS, getSession, patchSession, startTestApp } from './helper.ts'
 
-/** A logger at its most verbose whose lines the test reads back. */
-function captureLogs() {
+/** A logger, at its most verbose unless told, whose lines the test reads back. */
+function captureLogs(logLevel: Config['logLevel'] = 'trace') {
   const lines: string[] = []
   const sink = new Writable({ write: (chunk, _encoding, next) => (lines.push(String(chunk)), next()) })
   const entries = () => lines.map((line) => JSON.parse(line) as Record<string, unknown>)
-  return { logger: createLogger({ logLevel: 'trace' }, sink), lines, entries }
+  return { logger: createLogger({ logLevel }, sink), lines, entries }
 }
 
 function stringLeaves(value: unknown): string[] {
@@ -119,6 +120,30 @@ test("fastify's request log lines carry method and url, never headers", async (t
   assert.ok(!logs.lines.join('').includes(CALLER_SECRET))
 })
 
+test('requests to /healthz, /readyz and /metrics are logged at debug; API requests stay at info', async (t) => {
+  const operations = ['/healthz', '/readyz', '/metrics']
+  // fastify's two lines per request; only the first names the url, the request id ties the second to it.
+  const requestLines = (entries: Array<Record<string, unknown>>, url: string) => {
+    const incoming = entries.filter((entry) => entry.msg === 'incoming request' && (entry.req as { url: string }).url === url)
+    const ids = new Set(incoming.map((entry) => entry.requestId))
+    return entries.filter((entry) => ids.has(entry.requestId) && ['incoming request', 'request completed'].includes(String(entry.msg)))
+  }
+
+  for (const level of ['info', 'debug'] as const) {
+    const logs = captureLogs(level)
+    const { app, simulator } = await startTestApp(t, { loggerInstance: logs.logger })
+    for (const url of operations) assert.equal((await app.inject(url)).statusCode, 200, url)
+    assert.equal((await getSession(app, simulator.seededSessionIds[0]!)).statusCode, 200)
+
+    const api = requestLines(logs.entries(), `${SESSIONS}/${simulator.seededSessionIds[0]!}`)
+    assert.deepEqual(api.map((entry) => entry.level), [30, 30], `${level}: the API request is logged at info`)
+    for (const url of operations) {
+      const lines = requestLines(logs.entries(), url)
+      assert.deepEqual(lines.map((entry) => entry.level), level === 'info' ? [] : [20, 20], `${level}: ${url}`)
+    }
+  }
+})
+
 test('forward mode: a caller token AiFi refuses is in neither the answer nor the logs', async (t) => {
   const logs = captureLogs()
   const { app, simulator } = await startTestApp(t, { auth: 'forward', loggerInstance: logs.logger })
@@ -137,7 +162,7 @@ test('the logger redacts credentials wherever they sit, and logs errors without 
   const upstream = Object.assign(new Error('AiFi answered 500 to a write'), { body: { echoed: 'BODY-value' } })
   const error = Object.assign(new Error('AiFi answered something the proxy cannot use', { cause: upstream }), {
     statusCode: 502,
-    errors: [{ field: 'metadata.x', error: 'FIELD-value is wrong', rule: 'r' }],
+    errors: [{ field: '/metadata/x', error: 'FIELD-value is wrong', rule: 'r' }],
   })
   logs.logger.error({ err: error }, 'failed')
 

@@ -44,6 +44,19 @@ test('the Dockerfile builds in one stage and runs production dependencies only, 
   for (const entry of ['node_modules', 'dist', '.git', '.env']) assert.ok(ignored.includes(entry), entry)
 })
 
+test('the image runs a Node.js major that CI runs the suite on, and engines names exactly the majors CI tests', async () => {
+  const stages = await readDockerfile()
+  const imageMajors = new Set(stages.map((stage) => /^FROM node:(\d+)-/.exec(stage[0]!)?.[1]))
+  assert.equal(imageMajors.size, 1, 'every stage on the same Node.js')
+  const [imageMajor] = imageMajors
+  const ci = await readFile(join(REPO, '.ci', 'run'), 'utf8')
+  const tested = /^NODE_MAJORS="([\d ]+)"$/m.exec(ci)![1]!.split(' ')
+  assert.ok(tested.includes(imageMajor!), `the image's Node.js ${imageMajor} is one .ci/run tests on`)
+  const { engines } = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { engines: { node: string } }
+  const allowed = engines.node.split('||').map((range) => /^\^(\d+)\.\d+\.\d+$/.exec(range.trim())![1])
+  assert.deepEqual(allowed, tested, 'engines promises the majors the suite runs on, no more')
+})
+
 test('the runtime stage without Docker: a production-only install of the build serves health and merges', async (t) => {
   const folder = await mkdtemp(join(tmpdir(), 'runtime-image-'))
   t.after(() => rm(folder, { recursive: true, force: true }))

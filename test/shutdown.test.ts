@@ -5,8 +5,8 @@ import { test, type TestContext } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import type { JsonObject } from '../src/schemas.ts'
 import { startSimulator, type Simulator } from '../src/simulator/simulator.ts'
-import { CALLER_AUTH, CALLER_SECRET, SESSIONS, getSession, patchSession, rawRequest, startTestApp, upstreamCalls } from './helper.ts'
-import { startServerProcess } from './cluster-helper.ts'
+import { CALLER_AUTH, CALLER_SECRET, SESSIONS, getSession, patchSession, rawRequest, startTestApp, until, upstreamCalls } from './helper.ts'
+import { connectionRefused, startServerProcess } from './cluster-helper.ts'
 
 const REPO = fileURLToPath(new URL('..', import.meta.url))
 
@@ -71,7 +71,7 @@ function patchOverHttp(port: number, sessionId: string, metadata: JsonObject) {
   })
 }
 
-async function startProxyProcess(t: TestContext, simulator: Simulator, graceMs: number) {
+async function startProxyProcess(t: TestContext, simulator: Simulator, graceMs: number, delayMs = 0) {
   return startServerProcess(t, {
     args: ['--import', 'tsx', 'src/server.ts'],
     cwd: REPO,
@@ -81,6 +81,7 @@ async function startProxyProcess(t: TestContext, simulator: Simulator, graceMs: 
       PROXY_API_KEYS: `tester:${CALLER_SECRET}`,
       AIFI_MAX_RPS: '1000',
       SHUTDOWN_GRACE_MS: String(graceMs),
+      ...(delayMs > 0 ? { SHUTDOWN_DELAY_MS: String(delayMs) } : {}),
     },
   })
 }
@@ -159,6 +160,10 @@ test('SIGTERM with 20 merges in flight: each finishes with 2xx, new requests get
   assert.deepEqual(answers.map((answer) => answer.status), Array(ids.length).fill(200))
   // Exit code 0 and this line come only from a drain that finished within SHUTDOWN_GRACE_MS.
   assert.equal(await server.exited, 0)
+  // A refusal while draining is the proxy doing its job: logged like a 4xx, at info, without a stack.
+  const refusal = server.logs.find((entry) => entry.requestId === refused.headers['x-request-id'] && entry.msg === 'request refused')
+  assert.deepEqual([refusal?.level, refusal?.type, refusal?.err], [30, 'E_SHUTTING_DOWN', undefined])
+  assert.deepEqual(server.logs.filter((entry) => Number(entry.level) >= 50), [], 'nothing was logged as an error')
   assert.ok(server.logs.some((entry) => entry.msg === 'drained and closed'))
   ids.forEach((id, i) => assert.deepEqual(simulator.getSession(id)!.metadata, { events: [{ eventId: 'e1' }], n: i }, id))
   assert.equal(upstreamCalls(simulator, 'PATCH'), ids.length)
@@ -180,4 +185,48 @@ test('SIGTERM with a write that never ends: the process exits 1 once SHUTDOWN_GR
   assert.ok(performance.now() - signalledAt >= graceMs - 50, 'it waited for the grace period')
   assert.ok(server.logs.some((entry) => entry.msg === 'SHUTDOWN_GRACE_MS ran out before the drain finished'))
   assert.ok((await hung) instanceof Error, 'the unanswered caller sees the connection end')
+})
+
+test('SHUTDOWN_DELAY_MS: after SIGTERM /readyz is 503 while API requests are still served, then the drain closes the listener', async (t) => {
+  const simulator = await startSimulator({ port: 0 })
+  t.after(() => simulator.close())
+  const delayMs = 1000
+  const server = await startProxyProcess(t, simulator, 10_000, delayMs)
+  const id = simulator.seededSessionIds[0]!
+
+  // Nothing in flight: without the delay the listener would close at once and a balancer would see refusals.
+  server.kill('SIGTERM')
+  const signalled = await server.waitForLog((entry) => entry.msg === 'shutting down: /readyz answers 503')
+  const readiness = await rawRequest(server.port, 'GET', '/readyz')
+  assert.equal(readiness.status, 503)
+  assert.equal(JSON.parse(readiness.body).draining, true)
+  const served = await patchOverHttp(server.port, id, { servedWhileLeaving: true })
+  assert.equal(served.status, 200)
+  assert.equal(served.headers['x-merge-result'], 'applied')
+  assert.ok(!server.logs.some((entry) => entry.msg === 'shutting down: draining'), 'served before the drain began')
+
+  const draining = await server.waitForLog((entry) => entry.msg === 'shutting down: draining')
+  assert.ok(Number(draining.time) - Number(signalled.time) >= delayMs, 'the drain began SHUTDOWN_DELAY_MS after the signal')
+  assert.equal(await server.exited, 0)
+  assert.equal(await connectionRefused(server.port), true, 'the listener is closed')
+  assert.equal((simulator.getSession(id)!.metadata as JsonObject).servedWhileLeaving, true)
+})
+
+test('a second signal after the first has been handled ends the drain at once: the operator way out', async (t) => {
+  const simulator = await startSimulator({ port: 0 })
+  t.after(() => simulator.close())
+  // The delay puts the drain's start more than half a second after the first signal: by then a signal is not a
+  // repeat of the first one (see the npm start tests), but the operator's.
+  const server = await startProxyProcess(t, simulator, 10_000, 600)
+  simulator.injectFault({ op: 'write', kind: 'hang', count: 1 })
+  const hung = patchOverHttp(server.port, simulator.seededSessionIds[0]!, { a: 1 }).catch((error: Error) => error)
+  await until(() => upstreamCalls(simulator, 'PATCH') === 1)
+
+  server.kill('SIGTERM')
+  await server.waitForLog((entry) => entry.msg === 'shutting down: draining')
+  server.kill('SIGTERM')
+  assert.equal(await server.exited, 143, '128 + SIGTERM, as a shell reports it')
+  assert.ok(server.logs.some((entry) => entry.msg === 'second signal: exiting without finishing the drain'))
+  assert.ok(!server.logs.some((entry) => entry.msg === 'SHUTDOWN_GRACE_MS ran out before the drain finished'), 'it did not wait for the grace period')
+  assert.ok((await hung) instanceof Error)
 })

@@ -1,6 +1,7 @@
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaValidationError } from 'fastify'
 import { ProxyError, fieldError, type ErrorType } from '../errors.ts'
-import { SESSIONS_PATH, type ProxyErrorBody } from '../schemas.ts'
+import { formatPointer } from '../merge/json-pointer.ts'
+import { SESSIONS_PATH, type FieldError, type ProxyErrorBody } from '../schemas.ts'
 
 // fastify's own errors, by code, into the catalogue. Anything not listed and not a ProxyError is a bug: 500.
 const FASTIFY_ERRORS: Record<string, ErrorType> = {
@@ -24,8 +25,8 @@ export function registerErrorHandling(app: FastifyInstance, countOutcome: (outco
   app.decorate('countOutcome', countOutcome)
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const proxyError = toProxyError(error)
-    if (proxyError.statusCode >= 500) request.log.error({ err: error }, proxyError.message)
-    else request.log.info({ type: proxyError.type, reason: proxyError.message }, 'request refused')
+    if (proxyError.isRefusal) request.log.info({ type: proxyError.type, reason: proxyError.message }, 'request refused')
+    else request.log.error({ err: error }, proxyError.message)
     return sendError(request, reply, proxyError)
   })
 
@@ -66,9 +67,7 @@ function toProxyError(error: FastifyError): ProxyError {
   if (error instanceof ProxyError) return error
   if (Array.isArray(error.validation)) {
     const context = error.validationContext ?? 'body'
-    const errors = error.validation.map((issue) =>
-      fieldError(fieldName(context, issue.instancePath), issue.message ?? 'is invalid', issue.keyword),
-    )
+    const errors = error.validation.flatMap((issue) => validationFieldErrors(context, issue))
     return new ProxyError('E_INVALID_BODY', { message: `Invalid request ${context}`, errors, cause: error })
   }
   const mapped = error.code === undefined ? undefined : FASTIFY_ERRORS[error.code]
@@ -80,7 +79,18 @@ function toProxyError(error: FastifyError): ProxyError {
   return new ProxyError('E_INTERNAL', { cause: error })
 }
 
-function fieldName(context: string, instancePath: string): string {
-  const path = instancePath.split('/').filter(Boolean).join('.')
-  return path === '' ? context : path
+/**
+ * docs/http-api.md#field-names: in the body a field is an RFC 6901 pointer (`/metadata`, the empty pointer for the
+ * body as a whole); a query parameter is named as it is. zod's strict object reports all unknown members in one issue
+ * whose message quotes their names: here each gets an entry of its own, named by its pointer, with a message that
+ * quotes nothing.
+ */
+function validationFieldErrors(context: string, issue: FastifySchemaValidationError): FieldError[] {
+  // The type provider joins zod's path with unescaped `/`; the body schema's own members contain neither `/` nor `~`.
+  const tokens = issue.instancePath === '/' ? [] : issue.instancePath.split('/').slice(1)
+  const name = (path: string[]) => (context === 'body' ? formatPointer(path) : path.join('.') || context)
+  if (issue.keyword === 'unrecognized_keys' && Array.isArray(issue.params.keys)) {
+    return issue.params.keys.map((key) => fieldError(name([...tokens, String(key)]), 'is not allowed', issue.keyword))
+  }
+  return [fieldError(name(tokens), issue.message ?? 'is invalid', issue.keyword)]
 }

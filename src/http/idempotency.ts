@@ -4,6 +4,7 @@ import type { PatchResult } from '../coordinator/settlement.ts'
 import { ProxyError, fieldError } from '../errors.ts'
 import type { IdempotencyStore, StoredResponse } from '../idempotency/idempotency-store.ts'
 import type { Caller, IdempotencyClaim } from '../request-context.ts'
+import { ACCEPT_PATCH } from './json-body-parser.ts'
 
 const MAX_KEY_LENGTH = 255
 
@@ -60,6 +61,7 @@ export function sendReplay(reply: FastifyReply, response: StoredResponse): Fasti
     .header('etag', response.etag)
     .header('x-merge-result', response.mergeResult)
     .header('idempotency-replayed', 'true')
+    .header('accept-patch', ACCEPT_PATCH)
     .type('application/json; charset=utf-8')
     .send(response.body)
 }

@@ -5,6 +5,9 @@ import { findForbiddenKey } from '../merge/index.ts'
 
 export const ACCEPTED_MEDIA_TYPES = ['application/json', 'application/merge-patch+json']
 
+/** RFC 5789 §3.1: the patch format the session resource takes, on its GET and PATCH answers. */
+export const ACCEPT_PATCH = 'application/merge-patch+json'
+
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 declare module 'fastify' {

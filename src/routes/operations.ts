@@ -21,6 +21,8 @@ const readinessSchema = z
 
 // No auth and no session data: probes and scrapers must reach these without credentials (docs/http-api.md#operations-endpoints).
 const unauthenticated = { tags: ['operations'], security: [] }
+// They call every few seconds: at info their request lines would be most of the log (docs/operations.md#logs).
+const quiet = { requestLogLevel: 'debug' } as const
 
 /** Unauthenticated operations endpoints (docs/http-api.md#operations-endpoints): they reveal no session data. */
 export async function operationsRoutes(app: FastifyInstance, options: OperationsOptions): Promise<void> {
@@ -29,13 +31,14 @@ export async function operationsRoutes(app: FastifyInstance, options: Operations
 
   routes.get(
     '/healthz',
-    { schema: { ...unauthenticated, summary: 'Liveness: 200 while the process runs', response: { 200: healthSchema } } },
+    { config: quiet, schema: { ...unauthenticated, summary: 'Liveness: 200 while the process runs', response: { 200: healthSchema } } },
     async () => ({ status: 'ok' as const }),
   )
 
   routes.get(
     '/readyz',
     {
+      config: quiet,
       schema: {
         ...unauthenticated,
         summary: 'Readiness: 503 while draining for shutdown, or while Redis is unreachable when configured',
@@ -55,6 +58,7 @@ export async function operationsRoutes(app: FastifyInstance, options: Operations
   routes.get(
     '/metrics',
     {
+      config: quiet,
       schema: {
         ...unauthenticated,
         summary: 'Prometheus metrics (prefix aifi_proxy_) and the default process metrics',

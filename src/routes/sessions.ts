@@ -7,6 +7,7 @@ import { ProxyError, fieldError } from '../errors.ts'
 import type { Authenticate } from '../http/auth.ts'
 import { errorResponses } from '../http/error-responses.ts'
 import { readIdempotencyClaim, runIdempotently, sendReplay } from '../http/idempotency.ts'
+import { ACCEPT_PATCH } from '../http/json-body-parser.ts'
 import type { IdempotencyStore } from '../idempotency/idempotency-store.ts'
 import { exceedsDepth, hasReservedKey } from '../merge/index.ts'
 import type { Metrics } from '../metrics.ts'
@@ -64,7 +65,7 @@ export async function sessionRoutes(app: FastifyInstance, options: SessionRoutes
       const context = contexts.forRequest(request.id, request.caller!)
       const { session, etag } = await service.readSession(request.params.sessionId, context)
       metrics.requests.inc({ outcome: 'read' })
-      return reply.header('etag', etag).header('accept-patch', 'application/merge-patch+json').send(session)
+      return reply.header('etag', etag).header('accept-patch', ACCEPT_PATCH).send(session)
     },
   )
 
@@ -108,15 +109,19 @@ function requireContentType(request: FastifyRequest, _reply: FastifyReply, done:
 function checkMetadataPatch(body: SessionPatchBody, maxDepth: number): void {
   if (body.metadata === undefined) return
   if (exceedsDepth(body.metadata, maxDepth)) {
-    const errors = [fieldError('metadata', `must nest at most ${maxDepth} levels`, 'object.depth')]
+    const errors = [fieldError('/metadata', `must nest at most ${maxDepth} levels`, 'object.depth')]
     throw new ProxyError('E_INVALID_BODY', { message: 'metadata is nested too deeply', errors })
   }
   if (hasReservedKey(body.metadata)) {
-    throw new ProxyError('E_RESERVED_KEY', { errors: [fieldError('metadata.events', 'is reserved for AiFi', 'key.reserved')] })
+    throw new ProxyError('E_RESERVED_KEY', { errors: [fieldError('/metadata/events', 'is reserved for AiFi', 'key.reserved')] })
   }
 }
 
 function sendPatchResult(reply: FastifyReply, result: PatchResult, metrics: Metrics): FastifyReply {
   metrics.requests.inc({ outcome: result.mergeResult === 'dry-run' ? 'dry_run' : result.mergeResult })
-  return reply.header('etag', result.etag).header('x-merge-result', result.mergeResult).send(result.session)
+  return reply
+    .header('etag', result.etag)
+    .header('x-merge-result', result.mergeResult)
+    .header('accept-patch', ACCEPT_PATCH)
+    .send(result.session)
 }
