@@ -27,6 +27,7 @@ import { createContextFactory } from './request-context.ts'
 import { operationsRoutes } from './routes/operations.ts'
 import { sessionRoutes } from './routes/sessions.ts'
 import { gracefulShutdown, refuseWhileDraining } from './shutdown.ts'
+import { noTracing, type Tracing } from './tracing/tracing.ts'
 
 export interface AppOptions {
   config: Config
@@ -49,6 +50,8 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger']
   /** How long a client may take to send a request (docs/http-api.md#slow-and-malformed-clients); 10 s and 30 s by default. */
   serverTimeouts?: ServerTimeouts
+  /** Spans for requests, cycles and AiFi calls (see startTracing); none by default. Shut down by its creator. */
+  tracing?: Tracing
 }
 
 declare module 'fastify' {
@@ -78,18 +81,23 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Draining answers E_SHUTTING_DOWN in AiFi's shape before close() is called (see shutdown.ts).
     return503OnClosing: false,
   })
+  const tracing = options.tracing ?? noTracing
+  // First: its request span must start before every other hook, and it must see every route.
+  if (tracing.plugin) await app.register(tracing.plugin)
   app.setValidatorCompiler(validatorCompiler)
   // Response schemas document the API; validating AiFi's answers again on the way out would only cost CPU
   // (they were parsed on the way in) and could strip fields AiFi added, which must pass through.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data))
 
   const metrics = options.metrics ?? createMetrics()
+  if (options.metrics === undefined) app.addHook('onClose', async () => metrics.close())
   const lock = options.lock ?? createLocalLock()
   const clock = options.clock ?? systemClock
   const client = createAifiClient({
     baseUrl: options.aifiBaseUrl,
     timeoutMs: config.upstreamTimeoutMs,
     dispatcher: options.dispatcher,
+    tracing,
     onAttempt: (op, status, seconds) => {
       metrics.upstreamRequests.inc({ op, status })
       metrics.upstreamDuration.observe({ op }, seconds)
@@ -105,12 +113,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     authMode: options.auth.mode,
     metrics,
   })
-  const runBatch = createMergeCycle({ upstream, lock, logger: app.log, metrics, retryPolicy, clock })
+  const runBatch = createMergeCycle({ upstream, lock, logger: app.log, metrics, retryPolicy, clock, tracing })
   const queues = createSessionQueues({ maxBatch: config.maxBatch, runBatch })
   app.decorate('sessionQueues', queues)
   await app.register(gracefulShutdown, { delayMs: config.shutdownDelayMs, graceMs: config.shutdownGraceMs })
   const service = createSessionService({ upstream, queues })
-  const contexts = createContextFactory({ requestDeadlineMs: config.requestDeadlineMs, lockWaitMs: config.lockWaitMs, clock })
+  const contexts = createContextFactory({ requestDeadlineMs: config.requestDeadlineMs, lockWaitMs: config.lockWaitMs, clock, tracing })
 
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)

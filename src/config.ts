@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { chooseTracesExporters, tracingEnvShape } from './tracing/tracing-env.ts'
 
 // The one place that reads the environment (docs/configuration.md#environment-variables). Everything else receives a Config.
 
@@ -68,6 +69,7 @@ const envSchema = z
     SHUTDOWN_DELAY_MS: nonNegativeInt(0),
     SHUTDOWN_GRACE_MS: nonNegativeInt(10_000),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    ...tracingEnvShape, // the OTEL_* variables that decide whether to trace (docs/configuration.md#tracing)
   })
   .superRefine((env, ctx) => {
     if (env.AIFI_API_TOKEN !== undefined && env.PROXY_API_KEYS === undefined) {
@@ -114,6 +116,8 @@ const envSchema = z
     shutdownDelayMs: env.SHUTDOWN_DELAY_MS,
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     logLevel: env.LOG_LEVEL,
+    /** Empty: tracing is off and no OpenTelemetry code is loaded. */
+    tracesExporters: chooseTracesExporters(env),
   }))
 
 export type Config = Readonly<z.infer<typeof envSchema>>

@@ -1,15 +1,18 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Histogram, Registry } from 'prom-client'
+import { registerProcessMetrics } from './process-metrics.ts'
 
 export type Metrics = ReturnType<typeof createMetrics>
 
 /** The metrics of docs/operations.md#metrics. Labels hold outcomes and statuses only, never ids, names or values. */
 export function createMetrics() {
   const registry = new Registry()
-  collectDefaultMetrics({ register: registry })
+  const processMetrics = registerProcessMetrics(registry)
   const registers = [registry]
 
   return {
     registry,
+    /** Stops what samples the event loop. */
+    close: processMetrics.close,
     requests: new Counter({
       name: 'aifi_proxy_requests_total',
       help: 'Proxy API requests by outcome: a merge result (applied, noop, dry_run), read, replayed, or an error type',

@@ -1,5 +1,7 @@
+import type { FastifyRequest } from 'fastify'
 import { createDeadline, type Clock, type Deadline } from './deadline.ts'
 import type { SessionPatchBody } from './schemas.ts'
+import type { TraceParent, Tracing } from './tracing/tracing.ts'
 
 export interface Caller {
   /** The key's name in service mode, `forwarded` in forward mode. Logged; never a secret. */
@@ -19,6 +21,8 @@ export interface RequestContext {
   caller: Caller
   /** The request's one overall time budget (docs/consistency.md#deadlines). */
   deadline: Deadline
+  /** What AiFi calls made for this context are children of (docs/operations.md#traces); unset while tracing is off. */
+  trace?: TraceParent
 }
 
 /** One caller's patch, from the route through the session queue and the write cycle to its settlement. */
@@ -44,22 +48,23 @@ export interface IdempotencyClaim {
 
 export type ContextFactory = ReturnType<typeof createContextFactory>
 
-/** Starts each request's deadlines on the app's clock, from the configured budgets. */
-export function createContextFactory(options: { requestDeadlineMs: number; lockWaitMs: number; clock: Clock }) {
-  const { requestDeadlineMs, lockWaitMs, clock } = options
-  const forRequest = (requestId: string, caller: Caller): RequestContext => ({
-    requestId,
+/** Starts each request's deadlines on the app's clock, from the configured budgets, and takes its span. */
+export function createContextFactory(options: { requestDeadlineMs: number; lockWaitMs: number; clock: Clock; tracing: Tracing }) {
+  const { requestDeadlineMs, lockWaitMs, clock, tracing } = options
+  const forRequest = (request: FastifyRequest, caller: Caller): RequestContext => ({
+    requestId: request.id,
     caller,
     deadline: createDeadline(requestDeadlineMs, clock.now),
+    trace: tracing.traceOf(request),
   })
   return {
     forRequest,
     forPatch: (
-      requestId: string,
+      request: FastifyRequest,
       caller: Caller,
       patch: Pick<PatchContext, 'sessionId' | 'body' | 'ifMatch' | 'dryRun' | 'idempotency'>,
     ): PatchContext => ({
-      ...forRequest(requestId, caller),
+      ...forRequest(request, caller),
       ...patch,
       turnDeadline: createDeadline(lockWaitMs, clock.now),
       receivedAt: clock.now(),

@@ -5,6 +5,7 @@ import { createCoordination } from './redis/coordination.ts'
 import { createLogger } from './logger.ts'
 import { createMetrics } from './metrics.ts'
 import { exitOnShutdownSignals } from './shutdown.ts'
+import { startTracing } from './tracing/start-tracing.ts'
 import { demoBanner, resolveUpstreamTarget } from './upstream-target.ts'
 
 async function main(): Promise<void> {
@@ -13,6 +14,7 @@ async function main(): Promise<void> {
   const target = await resolveUpstreamTarget(config)
   const metrics = createMetrics()
   const coordination = await createCoordination(config, { logger, metrics, aifiOrigin: new URL(target.baseUrl).origin })
+  const tracing = await startTracing(config, logger)
   const app = await buildApp({
     config,
     aifiBaseUrl: target.baseUrl,
@@ -22,7 +24,10 @@ async function main(): Promise<void> {
     limiter: coordination.limiter,
     metrics,
     loggerInstance: logger,
+    tracing,
   })
+  // Exports the spans still buffered, the drain's last requests included.
+  app.addHook('onClose', () => tracing.shutdown())
   app.addHook('onClose', async () => {
     await coordination.close()
     await target.close()

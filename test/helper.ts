@@ -16,6 +16,7 @@ import type { Metrics } from '../src/metrics.ts'
 import { SESSIONS_PATH } from '../src/schemas.ts'
 import type { RequestLogEntry } from '../src/simulator/counters.ts'
 import { startSimulator, type Simulator, type SimulatorOptions } from '../src/simulator/simulator.ts'
+import type { Tracing } from '../src/tracing/tracing.ts'
 
 export const CALLER_SECRET = 'test-secret:with-colon'
 export const CALLER_AUTH = `Bearer ${CALLER_SECRET}`
@@ -37,6 +38,8 @@ export interface TestAppOptions {
   serverTimeouts?: ServerTimeouts
   dispatcher?: Dispatcher
   clock?: Clock
+  /** Spans to an exporter the test reads (see test/tracing-helper.ts). */
+  tracing?: Tracing
 }
 
 export interface TestApp {
@@ -69,6 +72,7 @@ export async function startTestApp(t: TestContext, options: TestAppOptions = {})
     serverTimeouts: options.serverTimeouts,
     dispatcher: options.dispatcher,
     clock: options.clock,
+    tracing: options.tracing,
     ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: options.logger ?? false }),
   })
   t.after(async () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { test } from 'node:test'
+import type { RateLimiter } from '../src/aifi/rate-limiter.ts'
 import { createLogger } from '../src/logger.ts'
 import { createRedisLock, type LockRedisClient } from '../src/redis/redis-lock.ts'
 import { ACQUIRE_LOCK } from '../src/redis/scripts.ts'
@@ -191,4 +192,44 @@ test('a waiting replica wakes on the published release, not by polling Redis', a
   assert.ok(lease && lease !== 'slept', 'the waiter got the lock once it was released')
   assert.equal(acquireCalls, 2, 'one try before the release, one after its notice')
   await lease.release()
+})
+
+test('a cycle whose callers all gave up during the token wait hands its lease back at once', async (t) => {
+  const redis = await connectTestRedis(t)
+  if (redis === undefined) return
+  const shared = createRedisCoordination(redis, { ttlMs: 60_000 })
+  let openGate!: () => void
+  const gate = new Promise<void>((resolve) => (openGate = resolve))
+  let tokensGranted!: () => void
+  const granted = new Promise<void>((resolve) => (tokensGranted = resolve))
+  let reservations = 0
+  // The first reservation is held until the test opens the gate; the ones after it are granted at once.
+  const limiter: RateLimiter = {
+    async reserve() {
+      if (++reservations === 1) {
+        await gate
+        setImmediate(tokensGranted)
+      }
+      return { granted: true, waitedMs: 0 }
+    },
+    pause: async () => {},
+  }
+  const { app, simulator } = await startTestApp(t, { lock: shared.lock, limiter, env: { LOCK_WAIT_MS: '300' } })
+  const id = simulator.seededSessionIds[0]!
+
+  const abandoned = await patchSession(app, id, { metadata: { first: 'A' } })
+  assert.equal(abandoned.statusCode, 503)
+  assert.equal(abandoned.json().type, 'E_LOCK_TIMEOUT')
+  assert.equal(await redis.exists(shared.lockKey(id)), 1, 'the cycle holds the lease while it waits for tokens')
+  openGate()
+  await granted
+
+  // Without the hand-back the lease would be renewed for as long as the process lives, and this would wait in vain.
+  const next = await patchSession(app, id, { metadata: { second: 'B' } })
+  assert.equal(next.statusCode, 200)
+  assert.equal(await redis.exists(shared.lockKey(id)), 0)
+  const metadata = simulator.getSession(id)!.metadata as JsonObject
+  assert.equal(metadata.second, 'B')
+  assert.equal(metadata.first, undefined, 'the abandoned patch was never applied')
+  assert.equal(upstreamCalls(simulator, 'PATCH'), 1)
 })

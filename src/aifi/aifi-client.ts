@@ -3,6 +3,7 @@ import type { Dispatcher } from 'undici'
 import { parseJsonLeniently } from '../merge/index.ts'
 import type { RequestContext } from '../request-context.ts'
 import { SESSIONS_PATH, sessionListSchema, sessionSchema, type Session, type SessionPatchBody } from '../schemas.ts'
+import { noTracing, type Tracing } from '../tracing/tracing.ts'
 import { outcomeLabel } from './failure-table.ts'
 import { UpstreamBadResponseError, UpstreamHttpError, UpstreamTimeoutError, type UpstreamOp } from './upstream-errors.ts'
 
@@ -13,6 +14,8 @@ export interface AifiClientOptions {
   /** A test seam (e.g. undici's MockAgent); by default the client owns one Pool for the origin. */
   dispatcher?: Dispatcher
   onAttempt?: (op: UpstreamOp, outcome: string, seconds: number) => void
+  /** A span per attempt, whose traceparent goes to AiFi (docs/operations.md#traces). */
+  tracing?: Tracing
 }
 
 export type AifiClient = ReturnType<typeof createAifiClient>
@@ -20,6 +23,7 @@ export type AifiClient = ReturnType<typeof createAifiClient>
 export function createAifiClient(options: AifiClientOptions) {
   const base = new URL(options.baseUrl)
   const basePath = base.pathname.replace(/\/+$/, '')
+  const tracing = options.tracing ?? noTracing
   const dispatcher =
     options.dispatcher ??
     new Pool(base.origin, {
@@ -33,6 +37,11 @@ export function createAifiClient(options: AifiClientOptions) {
     // Each attempt is bounded by the configured timeout and by what is left of the request's deadline.
     const timeoutMs = Math.max(1, Math.min(context.deadline.remainingMs(), options.timeoutMs))
     const started = performance.now()
+    const span = tracing.startUpstreamCall(op, method, base.origin + basePath + path, context.trace)
+    const attempted = (outcome: string) => {
+      options.onAttempt?.(op, outcome, (performance.now() - started) / 1000)
+      span.end(outcome)
+    }
     // undici checks its own timeouts on a coarse (about one second) timer; this abort holds the exact bound.
     // A plain timer, not AbortSignal.timeout(): that one costs a weak reference and a finalizer per call.
     const abort = new AbortController()
@@ -47,6 +56,7 @@ export function createAifiClient(options: AifiClientOptions) {
           accept: 'application/json',
           authorization: context.caller.authorization,
           'x-request-id': context.requestId,
+          ...span.headers,
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         },
         body: body === undefined ? undefined : JSON.stringify(body),
@@ -55,7 +65,7 @@ export function createAifiClient(options: AifiClientOptions) {
         signal,
       })
       const text = await response.body.text()
-      options.onAttempt?.(op, String(response.statusCode), (performance.now() - started) / 1000)
+      attempted(String(response.statusCode))
       if (response.statusCode < 200 || response.statusCode > 299) {
         // Error bodies may be empty or not JSON (docs/aifi-upstream.md#errors): only ever inspected, never required.
         throw new UpstreamHttpError(op, response.statusCode, parseJsonLeniently(text), parseRetryAfter(response.headers['retry-after']))
@@ -64,7 +74,7 @@ export function createAifiClient(options: AifiClientOptions) {
     } catch (caught) {
       if (caught instanceof UpstreamHttpError || caught instanceof UpstreamBadResponseError) throw caught
       const error = signal.aborted ? new UpstreamTimeoutError(op) : caught
-      options.onAttempt?.(op, outcomeLabel(error), (performance.now() - started) / 1000)
+      attempted(outcomeLabel(error))
       throw error
     } finally {
       clearTimeout(timer)

@@ -5,6 +5,7 @@ import { earliestDeadline, type Clock } from '../deadline.ts'
 import { ProxyError } from '../errors.ts'
 import type { Metrics } from '../metrics.ts'
 import type { PatchContext } from '../request-context.ts'
+import type { CycleTrace, Tracing } from '../tracing/tracing.ts'
 import { appliedPatches, decideAttempt, plannedPatches, settleAll, startCycle, type CycleState, type WriteStep } from './attempt-decision.ts'
 import { planBatch } from './batch-plan.ts'
 import type { LockLease, SessionLock } from './session-lock.ts'
@@ -19,6 +20,8 @@ export interface MergeCycleDeps {
   /** Bounds re-runs after ambiguous writes the way it bounds read retries. */
   retryPolicy: RetryPolicy
   clock: Clock
+  /** A span per cycle, parent of its upstream calls (docs/operations.md#traces). */
+  tracing: Tracing
 }
 
 /** One session's waiting patches, as the queue offers them to the cycle. */
@@ -39,43 +42,57 @@ type Settled = Array<[PatchContext, Settlement]>
  * read, plan, write, verify. What each outcome means is decided by decideAttempt; this loop only acts on it.
  */
 export function createMergeCycle(deps: MergeCycleDeps): RunBatch {
-  const { upstream, lock, metrics, retryPolicy, clock } = deps
+  const { upstream, lock, metrics, retryPolicy, clock, tracing } = deps
   const writeVerified = createVerifiedWrite(deps)
 
   return async function runBatch(source) {
     const settlements = new Map<PatchContext, Settlement>()
     const settle = (settled: Settled) => settled.forEach(([patch, settlement]) => settlements.set(patch, settlement))
-    for (let head = source.head(); head !== undefined; head = source.head()) {
-      let lease: LockLease | undefined
-      try {
-        lease = await lock.acquire(head.sessionId, Math.min(head.deadline.remainingMs(), head.turnDeadline.remainingMs()))
-      } catch (error) {
-        settle(settleAll(source.take(), error))
+    const cycle = tracing.startCycle()
+    try {
+      for (let head = source.head(); head !== undefined; head = source.head()) {
+        let lease: LockLease | undefined
+        try {
+          lease = await lock.acquire(head.sessionId, Math.min(head.deadline.remainingMs(), head.turnDeadline.remainingMs()))
+        } catch (error) {
+          settle(settleAll(source.take(), error))
+          break
+        }
+        if (lease === undefined) {
+          // The head's turn ran out; unless its own timer already answered it, this does. The next head tries anew.
+          if (source.head() === head) settle(settleAll(source.take(1), new ProxyError('E_LOCK_TIMEOUT')))
+          continue
+        }
+        cycle.waited('turn', clock.now() - head.receivedAt)
+        const askedForTokens = clock.now()
+        try {
+          await upstream.reserveCycle(head)
+        } catch (error) {
+          settle(settleAll(source.take(), error))
+          await lease.release()
+          break
+        }
+        cycle.waited('quota', clock.now() - askedForTokens)
+        const batch = source.take()
+        if (batch.length === 0) {
+          // Every patch's wait for its turn ran out during the token wait, and each has had its answer.
+          await lease.release()
+          break
+        }
+        cycle.serve(batch)
+        metrics.batchSize.observe(batch.length)
+        for (const patch of batch) metrics.lockWait.observe((clock.now() - patch.receivedAt) / 1000)
+        await run(startCycle(batch), settle, cycle, lease)
         break
       }
-      if (lease === undefined) {
-        // The head's turn ran out; unless its own timer already answered it, this does. The next head tries anew.
-        if (source.head() === head) settle(settleAll(source.take(1), new ProxyError('E_LOCK_TIMEOUT')))
-        continue
-      }
-      try {
-        await upstream.reserveCycle(head)
-      } catch (error) {
-        settle(settleAll(source.take(), error))
-        await lease.release()
-        break
-      }
-      const batch = source.take()
-      metrics.batchSize.observe(batch.length)
-      for (const patch of batch) metrics.lockWait.observe((clock.now() - patch.receivedAt) / 1000)
-      await run(startCycle(batch), settle, lease)
-      break
+    } finally {
+      cycle.end(settlements)
     }
     return settlements
   }
 
   /** Runs a cycle to the end. `held`: the first attempt's lease, with its tokens already reserved. */
-  async function run(start: CycleState, settle: (settled: Settled) => void, held?: LockLease): Promise<void> {
+  async function run(start: CycleState, settle: (settled: Settled) => void, cycle: CycleTrace, held?: LockLease): Promise<void> {
     let state = start
     while (state.pending.length > 0) {
       const { pending } = state
@@ -83,17 +100,20 @@ export function createMergeCycle(deps: MergeCycleDeps): RunBatch {
       const prepaid = held !== undefined
       let lease = held
       held = undefined
+      const asked = clock.now()
       try {
         lease ??= await lock.acquire(pending[0]!.sessionId, deadline.remainingMs())
       } catch (error) {
         return settle(settleAll(pending, error))
       }
+      if (!prepaid) cycle.waited('turn', clock.now() - asked)
       if (lease === undefined) return settle(settleAll(pending, new ProxyError('E_LOCK_TIMEOUT')))
 
       let decision
       try {
-        // The first caller's context goes upstream (its request id, its credentials), bounded by the batch's deadline.
-        decision = await attempt(state, lease, { ...pending[0]!, deadline }, prepaid)
+        // The first caller's context goes upstream (its request id, its credentials), bounded by the batch's deadline,
+        // under the cycle's span.
+        decision = await attempt(state, lease, { ...pending[0]!, deadline, trace: cycle.parent }, cycle, prepaid)
       } catch (error) {
         decision = { settled: settleAll(pending, error), next: { kind: 'done' as const } }
       } finally {
@@ -103,7 +123,7 @@ export function createMergeCycle(deps: MergeCycleDeps): RunBatch {
       const { next } = decision
       if (next.kind === 'done') return
       if (next.kind === 'one-by-one') {
-        for (const single of next.states) await run(single, settle)
+        for (const single of next.states) await run(single, settle, cycle)
         return
       }
       if (next.kind === 'after-backoff') {
@@ -115,8 +135,12 @@ export function createMergeCycle(deps: MergeCycleDeps): RunBatch {
     }
   }
 
-  async function attempt(state: CycleState, lease: LockLease, context: PatchContext, prepaid: boolean) {
-    if (!prepaid) await upstream.reserveCycle(context)
+  async function attempt(state: CycleState, lease: LockLease, context: PatchContext, cycle: CycleTrace, prepaid: boolean) {
+    if (!prepaid) {
+      const asked = clock.now()
+      await upstream.reserveCycle(context)
+      cycle.waited('quota', clock.now() - asked)
+    }
     const session = await upstream.readSession(context.sessionId, context, true)
     if (session === undefined) return { settled: settleAll(state.pending, new ProxyError('E_SESSION_NOT_FOUND')), next: { kind: 'done' as const } }
     const plan = planBatch(session, plannedPatches(state))

@@ -62,7 +62,7 @@ export async function sessionRoutes(app: FastifyInstance, options: SessionRoutes
       },
     },
     async (request, reply) => {
-      const context = contexts.forRequest(request.id, request.caller!)
+      const context = contexts.forRequest(request, request.caller!)
       const { session, etag } = await service.readSession(request.params.sessionId, context)
       metrics.requests.inc({ outcome: 'read' })
       return reply.header('etag', etag).header('accept-patch', ACCEPT_PATCH).send(session)
@@ -84,7 +84,7 @@ export async function sessionRoutes(app: FastifyInstance, options: SessionRoutes
     async (request, reply) => {
       checkMetadataPatch(request.body, maxDepth)
       const caller = request.caller!
-      const context = contexts.forPatch(request.id, caller, {
+      const context = contexts.forPatch(request, caller, {
         sessionId: request.params.sessionId,
         body: request.body,
         ifMatch: request.headers['if-match'],

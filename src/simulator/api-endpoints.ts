@@ -42,11 +42,13 @@ export async function handleApiRequest(req: IncomingMessage, res: ServerResponse
   const url = req.url ?? '/'
   const method = req.method ?? 'GET'
   const requestId = req.headers['x-request-id']
+  const traceparent = req.headers.traceparent
   const logged = deps.counters.recordRequest({
     method,
     url,
     requestId: typeof requestId === 'string' ? requestId : undefined,
     authorization: req.headers.authorization !== undefined,
+    traceparent: typeof traceparent === 'string' ? traceparent : undefined,
   })
   res.on('finish', () => {
     logged.status = res.statusCode

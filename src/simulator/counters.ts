@@ -6,6 +6,8 @@ export interface RequestLogEntry {
   status: number | null
   requestId?: string
   authorization?: boolean
+  /** The W3C trace context the call carried, if any: how a test sees the trace reach "AiFi". */
+  traceparent?: string
 }
 
 export interface SimulatorCounters {
@@ -28,13 +30,14 @@ export function createCounterRecorder() {
      * Counts a call by its raw pathname, as it came over the wire, so a test sees exactly how the proxy
      * encoded the session id. Returns the log entry, whose status is filled in when the call is answered.
      */
-    recordRequest(entry: { method: string; url: string; requestId?: string; authorization: boolean }): RequestLogEntry {
+    recordRequest(entry: { method: string; url: string; requestId?: string; authorization: boolean; traceparent?: string }): RequestLogEntry {
       const pathname = entry.url.split('?', 1)[0] ?? entry.url
       const key = `${entry.method} ${pathname}`
       counters.requests[key] = (counters.requests[key] ?? 0) + 1
       const logged: RequestLogEntry = { method: entry.method, url: entry.url, status: null }
       if (entry.requestId !== undefined) logged.requestId = entry.requestId
       logged.authorization = entry.authorization
+      if (entry.traceparent !== undefined) logged.traceparent = entry.traceparent
       counters.log.push(logged)
       if (counters.log.length > LOG_LIMIT) counters.log.splice(0, counters.log.length - LOG_LIMIT)
       return logged
