@@ -9,7 +9,7 @@ import { createUpstream } from './aifi/upstream.ts'
 import type { Config } from './config.ts'
 import { createMergeCycle } from './coordinator/merge-cycle.ts'
 import { createLocalLock, type SessionLock } from './coordinator/session-lock.ts'
-import { createSessionQueues, type SessionQueues } from './coordinator/session-queues.ts'
+import { createSessionQueues, type PatchQueue } from './coordinator/session-queues.ts'
 import { createSessionService } from './coordinator/session-service.ts'
 import { systemClock, type Clock } from './deadline.ts'
 import { createAuthenticator, type AuthSettings } from './http/auth.ts'
@@ -24,6 +24,7 @@ import { createMemoryIdempotencyStore } from './idempotency/memory-store.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
 import { registerOpenApi } from './openapi.ts'
 import { createContextFactory } from './request-context.ts'
+import type { SharedInboxFactory } from './redis/shared-inbox.ts'
 import { operationsRoutes } from './routes/operations.ts'
 import { sessionRoutes } from './routes/sessions.ts'
 import { gracefulShutdown, refuseWhileDraining } from './shutdown.ts'
@@ -38,6 +39,8 @@ export interface AppOptions {
   lock?: SessionLock
   /** The outbound quota to AiFi; this process's own by default, the cluster's in Redis when REDIS_URL is set. */
   limiter?: RateLimiter
+  /** One queue per session across replicas (src/redis/shared-inbox.ts), used in service mode; without it, each process queues its own. */
+  sharedInbox?: SharedInboxFactory
   /** Where Idempotency-Key answers are kept; in memory by default, in Redis when REDIS_URL is set. */
   idempotency?: IdempotencyStore
   metrics?: Metrics
@@ -57,7 +60,7 @@ export interface AppOptions {
 declare module 'fastify' {
   interface FastifyInstance {
     /** The per-session write queues: how much work is in flight, for draining and for tests. */
-    sessionQueues: SessionQueues
+    sessionQueues: PatchQueue
   }
 }
 
@@ -113,8 +116,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     authMode: options.auth.mode,
     metrics,
   })
-  const runBatch = createMergeCycle({ upstream, lock, logger: app.log, metrics, retryPolicy, clock, tracing })
-  const queues = createSessionQueues({ maxBatch: config.maxBatch, runBatch })
+  const cycle = createMergeCycle({ upstream, lock, logger: app.log, metrics, retryPolicy, clock, tracing })
+  // Forward mode coalesces within a process only: a caller's token, which authorizes its write, never goes to Redis.
+  const queues =
+    options.sharedInbox !== undefined && options.auth.mode === 'service'
+      ? options.sharedInbox({ runTaken: cycle.runTaken, reserveCycle: upstream.reserveCycle, maxBatch: config.maxBatch })
+      : createSessionQueues({ maxBatch: config.maxBatch, runBatch: cycle.runBatch })
   app.decorate('sessionQueues', queues)
   await app.register(gracefulShutdown, { delayMs: config.shutdownDelayMs, graceMs: config.shutdownGraceMs })
   const service = createSessionService({ upstream, queues })

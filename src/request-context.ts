@@ -37,6 +37,8 @@ export interface PatchContext extends RequestContext {
   receivedAt: number
   /** Set when the request carries an Idempotency-Key (docs/http-api.md#idempotency-key). */
   idempotency: IdempotencyClaim | undefined
+  /** The replica holding the caller's connection, when patches are shared through Redis (src/redis/shared-inbox.ts). */
+  replica?: string
 }
 
 export interface IdempotencyClaim {

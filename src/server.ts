@@ -22,6 +22,7 @@ async function main(): Promise<void> {
     lock: coordination.lock,
     idempotency: coordination.idempotency,
     limiter: coordination.limiter,
+    sharedInbox: coordination.sharedInbox,
     metrics,
     loggerInstance: logger,
     tracing,

@@ -5,12 +5,13 @@ import { connect, createServer } from 'node:net'
 import { createInterface } from 'node:readline'
 import type { TestContext } from 'node:test'
 import { createClient, type RedisClientType } from 'redis'
-import type { SessionLock } from '../src/coordinator/session-lock.ts'
+import { systemClock } from '../src/deadline.ts'
 import { createLogger } from '../src/logger.ts'
 import { boundRedisCalls } from '../src/redis/bounded-redis.ts'
 import { createRedisIdempotencyStore } from '../src/redis/redis-idempotency-store.ts'
 import { createRedisLock } from '../src/redis/redis-lock.ts'
 import { createRedisQuota } from '../src/redis/redis-quota.ts'
+import { createSharedInbox, type SharedInboxFactory } from '../src/redis/shared-inbox.ts'
 
 // What tests of several replicas need: Redis (the shared one, or one of the test's own), and the proxy as a process.
 
@@ -53,10 +54,35 @@ export function createRedisCoordination(client: RedisClientType, options: { ttlM
   const prefix = options.prefix ?? `test:${randomUUID()}:`
   const logger = createLogger({ logLevel: 'silent' })
   const bounded = boundRedisCalls(client, 500)
-  const lock: SessionLock = createRedisLock({ client: bounded, ttlMs: options.ttlMs ?? 30_000, logger, keyPrefix: `${prefix}lock:` })
+  const lock = createRedisLock({ client: bounded, ttlMs: options.ttlMs ?? 30_000, logger, keyPrefix: `${prefix}lock:` })
   const idempotency = createRedisIdempotencyStore({ client: bounded, runningTtlMs: 35_000, keyPrefix: `${prefix}idem:` })
   const limiter = createRedisQuota({ client: bounded, ratePerSecond: options.maxRps ?? 20, aifiOrigin: 'http://aifi.test', keyPrefix: `${prefix}quota:` })
-  return { lock, idempotency, limiter, lockKey: (sessionId: string) => `${prefix}lock:${sessionId}` }
+  return { lock, idempotency, limiter, lockKey: (sessionId: string) => `${prefix}lock:${sessionId}`, prefix }
+}
+
+/**
+ * The shared inbox of src/redis/shared-inbox.ts for apps in this process that share `coordination`: each app
+ * (replica) gets an inbox of its own, listening for its settlements on `subscriber`.
+ */
+export function sharedInboxFor(coordination: ReturnType<typeof createRedisCoordination>, client: RedisClientType, subscriber: RedisClientType) {
+  let replicas = 0
+  const factory: SharedInboxFactory = (cycle) => {
+    const inbox = createSharedInbox({
+      ...cycle,
+      client: boundRedisCalls(client, 500),
+      subscribe: (channel, onMessage) => subscriber.subscribe(channel, onMessage),
+      lock: coordination.lock,
+      retentionMs: 60_000,
+      clock: systemClock,
+      logger: createLogger({ logLevel: 'silent' }),
+      replicaId: `replica-${++replicas}`,
+      keyPrefix: `${coordination.prefix}inbox:`,
+    })
+    listening.push(inbox.listen())
+    return inbox
+  }
+  const listening: Array<Promise<void>> = []
+  return { factory, listening: () => Promise.all(listening) }
 }
 
 export const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0

@@ -1,14 +1,16 @@
 import assert from 'node:assert/strict'
 import { request as httpRequest } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { Writable } from 'node:stream'
 import type { TestContext } from 'node:test'
 import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify'
 import type { Dispatcher } from 'undici'
 import type { RateLimiter } from '../src/aifi/rate-limiter.ts'
-import { buildApp } from '../src/app.ts'
+import { buildApp, type AppOptions } from '../src/app.ts'
 import { loadConfig, type Config } from '../src/config.ts'
 import type { SessionLock } from '../src/coordinator/session-lock.ts'
 import type { Clock } from '../src/deadline.ts'
+import { createLogger } from '../src/logger.ts'
 import type { AuthSettings } from '../src/http/auth.ts'
 import type { ServerTimeouts } from '../src/http/server-timeouts.ts'
 import type { IdempotencyStore } from '../src/idempotency/idempotency-store.ts'
@@ -28,6 +30,7 @@ export interface TestAppOptions {
   simulatorOptions?: SimulatorOptions
   auth?: 'service' | 'forward'
   lock?: SessionLock
+  sharedInbox?: AppOptions['sharedInbox']
   idempotency?: IdempotencyStore
   limiter?: RateLimiter
   metrics?: Metrics
@@ -66,6 +69,7 @@ export async function startTestApp(t: TestContext, options: TestAppOptions = {})
     aifiBaseUrl: simulator.url,
     auth,
     lock: options.lock,
+    sharedInbox: options.sharedInbox,
     idempotency: options.idempotency,
     limiter: options.limiter,
     metrics: options.metrics,
@@ -207,4 +211,12 @@ export function snapshotPrototypes(): string {
       }),
     ]),
   )
+}
+
+/** A logger, at its most verbose unless told, whose lines the test reads back. */
+export function captureLogs(logLevel: Config['logLevel'] = 'trace') {
+  const lines: string[] = []
+  const sink = new Writable({ write: (chunk, _encoding, next) => (lines.push(String(chunk)), next()) })
+  const entries = () => lines.map((line) => JSON.parse(line) as Record<string, unknown>)
+  return { logger: createLogger({ logLevel }, sink), lines, entries }
 }

@@ -1,18 +1,7 @@
 import assert from 'node:assert/strict'
-import { Writable } from 'node:stream'
 import { test } from 'node:test'
-import type { Config } from '../src/config.ts'
-import { createLogger } from '../src/logger.ts'
 import type { JsonObject } from '../src/schemas.ts'
-import { CALLER_SECRET, SESSIONS, getSession, patchSession, startTestApp } from './helper.ts'
-
-/** A logger, at its most verbose unless told, whose lines the test reads back. */
-function captureLogs(logLevel: Config['logLevel'] = 'trace') {
-  const lines: string[] = []
-  const sink = new Writable({ write: (chunk, _encoding, next) => (lines.push(String(chunk)), next()) })
-  const entries = () => lines.map((line) => JSON.parse(line) as Record<string, unknown>)
-  return { logger: createLogger({ logLevel }, sink), lines, entries }
-}
+import { CALLER_SECRET, SESSIONS, captureLogs, getSession, patchSession, startTestApp } from './helper.ts'
 
 function stringLeaves(value: unknown): string[] {
   if (typeof value === 'string') return [value]

@@ -27,6 +27,7 @@ export function logWriteAudit(
   const callers = entry.patches.map((patch) => ({
     caller: patch.caller.name,
     requestId: patch.requestId,
+    ...(patch.replica === undefined ? {} : { replica: patch.replica }),
     ...summarizeChanges(patch.body.metadata ?? {}),
   }))
   const audit = {

@@ -34,6 +34,25 @@ export interface BatchSource {
 
 export type RunBatch = (source: BatchSource) => Promise<Map<PatchContext, Settlement>>
 
+/** A batch the shared inbox took from Redis, with its lease and tokens already held (src/redis/shared-inbox.ts). */
+export interface TakenBatch {
+  patches: PatchContext[]
+  lease: LockLease
+  /** Where a re-run of this batch takes its lease. */
+  lock: SessionLock
+  /** Patches a crashed holder's write may already have carried: their If-Match is not judged again. */
+  mayHaveLanded: ReadonlySet<PatchContext>
+  turnWaitMs: number
+  quotaWaitMs: number
+}
+
+export interface MergeCycle {
+  /** One batch from an in-process queue: turn, lock and tokens, then the batch is taken and run. */
+  runBatch: RunBatch
+  /** A batch that is already taken, with its lease and its first attempt's tokens. */
+  runTaken(taken: TakenBatch): Promise<Map<PatchContext, Settlement>>
+}
+
 type Settled = Array<[PatchContext, Settlement]>
 
 /**
@@ -41,58 +60,69 @@ type Settled = Array<[PatchContext, Settlement]>
  * lock, tokens, then the batch is taken (late binding: every patch that arrived while the cycle waited joins it),
  * read, plan, write, verify. What each outcome means is decided by decideAttempt; this loop only acts on it.
  */
-export function createMergeCycle(deps: MergeCycleDeps): RunBatch {
-  const { upstream, lock, metrics, retryPolicy, clock, tracing } = deps
+export function createMergeCycle(deps: MergeCycleDeps): MergeCycle {
+  const { upstream, metrics, retryPolicy, clock, tracing } = deps
   const writeVerified = createVerifiedWrite(deps)
 
-  return async function runBatch(source) {
+  async function runBatch(source: BatchSource) {
+    const settlements = new Map<PatchContext, Settlement>()
+    const settle = (settled: Settled) => settled.forEach(([patch, settlement]) => settlements.set(patch, settlement))
+    for (let head = source.head(); head !== undefined; head = source.head()) {
+      let lease: LockLease | undefined
+      try {
+        lease = await deps.lock.acquire(head.sessionId, Math.min(head.deadline.remainingMs(), head.turnDeadline.remainingMs()))
+      } catch (error) {
+        settle(settleAll(source.take(), error))
+        break
+      }
+      if (lease === undefined) {
+        // The head's turn ran out; unless its own timer already answered it, this does. The next head tries anew.
+        if (source.head() === head) settle(settleAll(source.take(1), new ProxyError('E_LOCK_TIMEOUT')))
+        continue
+      }
+      const turnWaitMs = clock.now() - head.receivedAt
+      const askedForTokens = clock.now()
+      try {
+        await upstream.reserveCycle(head)
+      } catch (error) {
+        settle(settleAll(source.take(), error))
+        await lease.release()
+        break
+      }
+      const quotaWaitMs = clock.now() - askedForTokens
+      const patches = source.take()
+      if (patches.length === 0) {
+        // Every patch's wait for its turn ran out during the token wait, and each has had its answer.
+        await lease.release()
+        break
+      }
+      return runTaken({ patches, lease, lock: deps.lock, mayHaveLanded: new Set(), turnWaitMs, quotaWaitMs })
+    }
+    return settlements
+  }
+
+  async function runTaken(taken: TakenBatch) {
+    const { patches } = taken
     const settlements = new Map<PatchContext, Settlement>()
     const settle = (settled: Settled) => settled.forEach(([patch, settlement]) => settlements.set(patch, settlement))
     const cycle = tracing.startCycle()
+    cycle.waited('turn', taken.turnWaitMs)
+    cycle.waited('quota', taken.quotaWaitMs)
+    cycle.serve(patches)
+    metrics.batchSize.observe(patches.length)
+    for (const patch of patches) metrics.lockWait.observe((clock.now() - patch.receivedAt) / 1000)
     try {
-      for (let head = source.head(); head !== undefined; head = source.head()) {
-        let lease: LockLease | undefined
-        try {
-          lease = await lock.acquire(head.sessionId, Math.min(head.deadline.remainingMs(), head.turnDeadline.remainingMs()))
-        } catch (error) {
-          settle(settleAll(source.take(), error))
-          break
-        }
-        if (lease === undefined) {
-          // The head's turn ran out; unless its own timer already answered it, this does. The next head tries anew.
-          if (source.head() === head) settle(settleAll(source.take(1), new ProxyError('E_LOCK_TIMEOUT')))
-          continue
-        }
-        cycle.waited('turn', clock.now() - head.receivedAt)
-        const askedForTokens = clock.now()
-        try {
-          await upstream.reserveCycle(head)
-        } catch (error) {
-          settle(settleAll(source.take(), error))
-          await lease.release()
-          break
-        }
-        cycle.waited('quota', clock.now() - askedForTokens)
-        const batch = source.take()
-        if (batch.length === 0) {
-          // Every patch's wait for its turn ran out during the token wait, and each has had its answer.
-          await lease.release()
-          break
-        }
-        cycle.serve(batch)
-        metrics.batchSize.observe(batch.length)
-        for (const patch of batch) metrics.lockWait.observe((clock.now() - patch.receivedAt) / 1000)
-        await run(startCycle(batch), settle, cycle, lease)
-        break
-      }
+      await run({ ...startCycle(patches), mayHaveLanded: taken.mayHaveLanded }, settle, cycle, taken.lock, taken.lease)
     } finally {
       cycle.end(settlements)
     }
     return settlements
   }
 
+  return { runBatch, runTaken }
+
   /** Runs a cycle to the end. `held`: the first attempt's lease, with its tokens already reserved. */
-  async function run(start: CycleState, settle: (settled: Settled) => void, cycle: CycleTrace, held?: LockLease): Promise<void> {
+  async function run(start: CycleState, settle: (settled: Settled) => void, cycle: CycleTrace, lock: SessionLock, held?: LockLease): Promise<void> {
     let state = start
     while (state.pending.length > 0) {
       const { pending } = state
@@ -123,7 +153,7 @@ export function createMergeCycle(deps: MergeCycleDeps): RunBatch {
       const { next } = decision
       if (next.kind === 'done') return
       if (next.kind === 'one-by-one') {
-        for (const single of next.states) await run(single, settle, cycle)
+        for (const single of next.states) await run(single, settle, cycle, lock)
         return
       }
       if (next.kind === 'after-backoff') {
@@ -147,7 +177,8 @@ export function createMergeCycle(deps: MergeCycleDeps): RunBatch {
     let step: WriteStep = { kind: 'nothing-to-write' }
     if (plan.write !== undefined) {
       // The lease may have expired or been taken during the read: another replica could be writing now.
-      step = (await lease.confirm()) ? await writeVerified(plan, appliedPatches(state, plan), context) : { kind: 'lease-lost' }
+      const writing = appliedPatches(state, plan)
+      step = (await lease.confirm(writing)) ? await writeVerified(plan, writing, context) : { kind: 'lease-lost' }
     }
     return decideAttempt(state, session, plan, step, retryPolicy.retries)
   }

@@ -1,20 +1,23 @@
+import type { PatchContext } from '../request-context.ts'
+
 /** A held turn to write one session. */
 export interface LockLease {
   /**
    * Checks with the lock's store that this lease is still ours and renews it, right before a write.
    * False once the lease may have passed to someone else: the write must then not be sent (docs/consistency.md#serialization).
+   * `writing`: the patches the write will carry.
    */
-  confirm(): Promise<boolean>
+  confirm(writing: readonly PatchContext[]): Promise<boolean>
   release(): Promise<void>
 }
 
 /** Serializes writers of one session across replicas. Within a process the session queue already does. */
-export interface SessionLock {
+export interface SessionLock<Lease extends LockLease = LockLease> {
   /**
    * Resolves undefined when the lock could not be had within `maxWaitMs`; rejects with the caller's error
    * (E_COORDINATION_UNAVAILABLE) at once when the lock's store does not answer.
    */
-  acquire(sessionId: string, maxWaitMs: number): Promise<LockLease | undefined>
+  acquire(sessionId: string, maxWaitMs: number): Promise<Lease | undefined>
   /** Whether the lock's backing store answers, for /readyz. */
   isReady(): Promise<boolean>
   /** Hands back every lease still held, so other replicas need not wait for them to expire. */

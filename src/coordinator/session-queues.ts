@@ -10,7 +10,15 @@ interface QueueEntry {
   turnTimer: NodeJS.Timeout
 }
 
-export type SessionQueues = ReturnType<typeof createSessionQueues>
+/** Where a patch waits for its write: this process's queues, or the session's inbox in Redis. */
+export interface PatchQueue {
+  /** Resolves with the session after this patch, or rejects with this patch's own error. */
+  enqueue(patch: PatchContext): Promise<PatchResult>
+  /** Sessions with queued or running work. */
+  activeSessions(): number
+  /** Patches accepted and not yet settled. */
+  inFlight(): number
+}
 
 /**
  * Per-session FIFO queues within the process (docs/consistency.md#serialization). While one batch of a session is
@@ -19,7 +27,7 @@ export type SessionQueues = ReturnType<typeof createSessionQueues>
  * Only patches with the same credentials share a write (in forward mode each caller's token authorizes its own).
  * A queue exists only while it has work, so memory does not grow with the number of sessions ever seen.
  */
-export function createSessionQueues(options: { maxBatch: number; runBatch: RunBatch }) {
+export function createSessionQueues(options: { maxBatch: number; runBatch: RunBatch }): PatchQueue {
   const queues = new Map<string, QueueEntry[]>()
   let inFlight = 0
 
@@ -48,8 +56,7 @@ export function createSessionQueues(options: { maxBatch: number; runBatch: RunBa
   }
 
   return {
-    /** Resolves with the session after this patch, or rejects with this patch's own error. */
-    enqueue(patch: PatchContext): Promise<PatchResult> {
+    enqueue(patch) {
       inFlight++
       return new Promise<PatchResult>((resolve, reject) => {
         let queue = queues.get(patch.sessionId)
@@ -70,9 +77,7 @@ export function createSessionQueues(options: { maxBatch: number; runBatch: RunBa
         if (startDrain) void drain(patch.sessionId, queue)
       }).finally(() => inFlight--)
     },
-    /** Sessions with queued or running work. */
     activeSessions: () => queues.size,
-    /** Patches accepted and not yet settled. */
     inFlight: () => inFlight,
   }
 }

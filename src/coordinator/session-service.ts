@@ -4,7 +4,7 @@ import { computeEtag } from '../merge/index.ts'
 import type { PatchContext, RequestContext } from '../request-context.ts'
 import type { Session } from '../schemas.ts'
 import { planBatch } from './batch-plan.ts'
-import type { SessionQueues } from './session-queues.ts'
+import type { PatchQueue } from './session-queues.ts'
 import type { PatchResult } from './settlement.ts'
 
 export type SessionService = ReturnType<typeof createSessionService>
@@ -13,7 +13,7 @@ export type SessionService = ReturnType<typeof createSessionService>
  * What the routes call: reads, dry runs, and patches through the per-session queue. Failures leave here as the
  * caller's ProxyError (classified where AiFi was called), so the routes only translate to HTTP.
  */
-export function createSessionService(deps: { upstream: Upstream; queues: SessionQueues }) {
+export function createSessionService(deps: { upstream: Upstream; queues: PatchQueue }) {
   const { upstream, queues } = deps
 
   async function readSession(sessionId: string, context: RequestContext): Promise<Session> {

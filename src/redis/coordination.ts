@@ -5,11 +5,13 @@ import type { Config } from '../config.ts'
 import { createLocalLock, type SessionLock } from '../coordinator/session-lock.ts'
 import type { IdempotencyStore } from '../idempotency/idempotency-store.ts'
 import { createMemoryIdempotencyStore } from '../idempotency/memory-store.ts'
+import { systemClock } from '../deadline.ts'
 import type { Metrics } from '../metrics.ts'
 import { boundRedisCalls } from './bounded-redis.ts'
 import { createRedisIdempotencyStore } from './redis-idempotency-store.ts'
 import { createRedisLock } from './redis-lock.ts'
 import { createRedisQuota } from './redis-quota.ts'
+import { createSharedInbox, type SharedInboxFactory } from './shared-inbox.ts'
 
 // A healthy Redis answers in well under a millisecond; one that takes a second is as good as down.
 const REDIS_CALL_TIMEOUT_MS = 1_000
@@ -21,6 +23,8 @@ export interface Coordination {
   idempotency: IdempotencyStore
   /** The outbound quota to AiFi: this process's, or the cluster's. */
   limiter: RateLimiter
+  /** One queue per session for the whole cluster, with REDIS_URL; buildApp uses it in service mode. */
+  sharedInbox?: SharedInboxFactory
   close(): Promise<void>
 }
 
@@ -63,8 +67,22 @@ export async function createCoordination(
   })
   // Once subscribed, the client subscribes again by itself after every reconnect.
   void connected[1]!.then(() => lock.listen()).catch((error: Error) => logger.warn({ err: { message: error.message } }, 'could not subscribe to lock releases'))
+  const sharedInbox: SharedInboxFactory = (cycle) => {
+    const inbox = createSharedInbox({
+      ...cycle,
+      client: bounded('inbox'),
+      subscribe: (channel, onMessage) => subscriber.subscribe(channel, onMessage),
+      lock,
+      retentionMs: config.requestDeadlineMs + 5_000,
+      clock: systemClock,
+      logger,
+    })
+    void connected[1]!.then(() => inbox.listen()).catch((error: Error) => logger.warn({ err: { message: error.message } }, 'could not subscribe to settlements'))
+    return inbox
+  }
   return {
     lock,
+    sharedInbox,
     limiter: createRedisQuota({ client: bounded('quota'), ratePerSecond: config.aifiMaxRps, aifiOrigin: deps.aifiOrigin }),
     // A running marker outlives the request that set it, but not by much: a crashed replica frees its keys.
     idempotency: createRedisIdempotencyStore({ client: bounded('idempotency'), runningTtlMs: config.requestDeadlineMs + 5_000 }),

@@ -6,6 +6,12 @@ import { systemClock, type Clock } from '../deadline.ts'
 import { ProxyError } from '../errors.ts'
 import { ACQUIRE_LOCK, EXTEND_LOCK, RELEASE_LOCK } from './scripts.ts'
 
+/** A lease on a session's lock in Redis: what a script that must run only under it checks. */
+export interface RedisLease extends LockLease {
+  readonly key: string
+  readonly token: string
+}
+
 export type LockRedisClient = Pick<RedisClientType, 'eval' | 'ping' | 'isReady'>
 
 /** Tells waiters that a lock was released; a lost message only costs a wait until the lease's own expiry. */
@@ -34,7 +40,7 @@ const EXPIRY_JITTER_MS = 50
  * extended while held, released by compare-and-delete. A waiter wakes when the holder's release is published,
  * or when the lease it saw would expire, never by polling.
  */
-export function createRedisLock(options: RedisLockOptions): SessionLock & { listen(): Promise<void> } {
+export function createRedisLock(options: RedisLockOptions): SessionLock<RedisLease> & { listen(): Promise<void> } {
   const { client, ttlMs, logger } = options
   const clock = options.clock ?? systemClock
   const keyPrefix = options.keyPrefix ?? 'aifi-merge-proxy:lock:'
@@ -42,7 +48,7 @@ export function createRedisLock(options: RedisLockOptions): SessionLock & { list
   // A lease this close to its expiry is treated as lost: the write could otherwise land after it expired.
   const safetyMarginMs = Math.min(1_000, ttlMs / 5)
   const waiters = new Map<string, Set<() => void>>()
-  const held = new Set<LockLease>()
+  const held = new Set<RedisLease>()
 
   const unavailable = (cause: unknown) =>
     new ProxyError('E_COORDINATION_UNAVAILABLE', { message: 'Redis does not answer: the session lock cannot be taken', cause })
@@ -78,7 +84,7 @@ export function createRedisLock(options: RedisLockOptions): SessionLock & { list
 
   const wakeWaiters = (key: string) => waiters.get(key)?.forEach((wake) => wake())
 
-  function holdLease(key: string, token: string, acquiredAt: number): LockLease {
+  function holdLease(key: string, token: string, acquiredAt: number): RedisLease {
     let expiresAt = acquiredAt + ttlMs
     let lost = false
     /** Compare-and-extend: renews the lease only while the key still holds this lease's token. */
@@ -97,7 +103,9 @@ export function createRedisLock(options: RedisLockOptions): SessionLock & { list
     }
     const timer = setInterval(() => void extend(), Math.max(10, ttlMs / 3))
     timer.unref()
-    const lease: LockLease = {
+    const lease: RedisLease = {
+      key,
+      token,
       confirm: async () => !lost && (await extend()),
       async release() {
         clearInterval(timer)
