@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import type { SessionLock } from '../src/coordinator/session-lock.ts'
 import { computeEtag, mergeMetadata } from '../src/merge/index.ts'
 import type { JsonObject } from '../src/schemas.ts'
 import { patchSession, startTestApp, until, upstreamCalls } from './helper.ts'
@@ -133,4 +134,30 @@ test('a 412 judged against a batch that AiFi then rejects is judged again on its
   assert.equal(refused!.json().type, 'E_UPSTREAM_REJECTED')
   assert.equal(guarded!.statusCode, 200, 'nothing landed before it, so its If-Match still held')
   assert.deepEqual(simulator.getSession(id)!.metadata, { events: [], kept: 1, b: 1 })
+})
+
+test('a head whose turn ran out is answered 503 and the patch behind it is served in the same pass', async (t) => {
+  let giveUp!: () => void
+  const headGivesUp = new Promise<void>((resolve) => (giveUp = resolve))
+  let acquisitions = 0
+  // The first wait for the lock ends empty-handed when the test says so; every later one gets the lock at once.
+  const lock: SessionLock = {
+    acquire: async () => (++acquisitions === 1 ? (await headGivesUp, undefined) : { confirm: async () => true, release: async () => {} }),
+    isReady: async () => true,
+    releaseAll: async () => {},
+  }
+  const { app, simulator } = await startTestApp(t, { lock })
+  const id = simulator.seededSessionIds[0]!
+  const head = patchSession(app, id, { metadata: { head: true } })
+  await until(() => app.sessionQueues.inFlight() === 1)
+  const next = patchSession(app, id, { metadata: { next: true } })
+  await until(() => app.sessionQueues.inFlight() === 2)
+  giveUp()
+
+  const [refused, served] = await Promise.all([head, next])
+  assert.equal(refused.statusCode, 503)
+  assert.equal(refused.json().type, 'E_LOCK_TIMEOUT')
+  assert.equal(served.statusCode, 200)
+  const metadata = simulator.getSession(id)!.metadata as JsonObject
+  assert.deepEqual([metadata.head, metadata.next], [undefined, true])
 })

@@ -96,7 +96,9 @@ export function createMergeCycle(deps: MergeCycleDeps): MergeCycle {
         await lease.release()
         break
       }
-      return runTaken({ patches, lease, lock: deps.lock, mayHaveLanded: new Set(), turnWaitMs, quotaWaitMs })
+      const ran = await runTaken({ patches, lease, lock: deps.lock, mayHaveLanded: new Set(), turnWaitMs, quotaWaitMs })
+      ran.forEach((settlement, patch) => settlements.set(patch, settlement))
+      break
     }
     return settlements
   }
