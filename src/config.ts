@@ -122,6 +122,12 @@ const envSchema = z
 
 export type Config = Readonly<z.infer<typeof envSchema>>
 
+/**
+ * Every variable loadConfig reads. Any other is ignored, a misspelt one too: deploy/'s files are checked against these
+ * (test/deploy-config.test.ts).
+ */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.in.shape)
+
 export class ConfigError extends Error {
   override name = 'ConfigError'
 }

@@ -22,7 +22,9 @@ function anchorsOf(file: string): Set<string> {
 }
 
 test('every docs/ section that code, tests and the README cite exists', () => {
-  const sources = ['README.md', ...['src', 'test', 'bench', 'scripts', 'client'].flatMap(filesUnder)].filter((file) => /\.(ts|md)$/.test(file))
+  const sources = ['README.md', ...['src', 'test', 'bench', 'scripts', 'client', 'deploy'].flatMap(filesUnder)].filter((file) =>
+    /\.(ts|md|ya?ml|conf)$/.test(file),
+  )
   const dangling: string[] = []
   let cited = 0
   for (const file of sources) {
