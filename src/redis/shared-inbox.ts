@@ -64,11 +64,10 @@ interface Waiting {
   timers: NodeJS.Timeout[]
 }
 
-/** A taken batch, in arrival order, with each patch's entry id and replica. */
+/** A taken batch, in arrival order, with each patch's entry id (each patch names its replica). */
 interface Taken {
   patches: PatchContext[]
   idOf: Map<PatchContext, string>
-  replicaOf: Map<PatchContext, string>
   /** Patches a crashed holder's write may have carried. */
   mayHaveLanded: Set<PatchContext>
 }
@@ -226,7 +225,7 @@ export function createSharedInbox(options: SharedInboxOptions): PatchQueue & { l
     if (reply[0] === -1) return undefined
     const [now, entries, writtenIds] = reply as [number, string[], string[]]
     const wasWritten = new Set(writtenIds)
-    const batch: Taken = { patches: [], idOf: new Map(), replicaOf: new Map(), mayHaveLanded: new Set() }
+    const batch: Taken = { patches: [], idOf: new Map(), mayHaveLanded: new Set() }
     for (const stored of entries) {
       const [, pushedAt, , deadlineAt, json] = ENTRY.exec(stored)!
       const data = JSON.parse(json!) as EntryData
@@ -248,7 +247,6 @@ export function createSharedInbox(options: SharedInboxOptions): PatchQueue & { l
       }
       batch.patches.push(patch)
       batch.idOf.set(patch, data.id)
-      batch.replicaOf.set(patch, data.replica)
       if (wasWritten.has(data.id)) batch.mayHaveLanded.add(patch)
     }
     return batch
@@ -287,8 +285,11 @@ export function createSharedInbox(options: SharedInboxOptions): PatchQueue & { l
       const id = taken.idOf.get(patch)!
       const encoded = encodeSettlement(settlements.get(patch) ?? { ok: false, error: new Error('patch left unsettled') }, logger)
       stored.push(id, encoded)
-      const replica = taken.replicaOf.get(patch)!
-      if (replica !== replicaId) byReplica.set(replica, [...(byReplica.get(replica) ?? []), `${JSON.stringify(id)}:${encoded}`])
+      // This replica's own callers are answered directly, once the settlement is kept.
+      const replica = patch.replica!
+      if (replica === replicaId) continue
+      if (!byReplica.has(replica)) byReplica.set(replica, [])
+      byReplica.get(replica)!.push(`${JSON.stringify(id)}:${encoded}`)
     }
     const messages = [...byReplica].flatMap(([replica, pairs]) => [channelOf(replica), `{${pairs.join(',')}}`])
     const { taken: takenKey } = keys(sessionId)
