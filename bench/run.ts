@@ -13,8 +13,8 @@ import { evaluateTargets, renderMarkdown, type BenchResults } from './report.ts'
 import { createSimControl } from './sim-control.ts'
 import { measureTracingCost } from './tracing-cost.ts'
 
-// `npm run bench`: every scenario in one run of about two minutes and three quarters, on 127.0.0.1 only. Prints
-// the results as Markdown and writes bench/results.json. A hard limit ends everything if anything hangs.
+// `npm run bench`: every scenario in one run of about two and a half minutes, on 127.0.0.1 only. Prints the
+// results as Markdown and writes bench/results.json. A hard limit ends everything if anything hangs.
 
 const HARD_LIMIT_MS = 270_000
 /** "Unlimited" for scenario 1, so the comparison with naive clients measures the proxy, not its limiter. */
