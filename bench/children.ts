@@ -7,8 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { LoadResult, LoadSpec } from './load-spec.ts'
 import { readImageCommand } from '../scripts/image-command.ts'
 
-// Every process of a run: the simulator, the proxies and the load generators. Each is tracked from its
-// spawn, so a failure, a timeout or Ctrl-C anywhere still ends them all.
+// Every process of a run: the simulator, the proxies, the load generators and the replicas' redis-server.
+// Each is tracked from its spawn, so a failure, a timeout or Ctrl-C anywhere still ends them all.
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const running = new Set<ChildProcess>()
@@ -19,7 +19,11 @@ process.on('exit', () => {
 
 /** A plain `node` child (never an npm or tsx wrapper), so its pid is the process whose memory is measured. */
 function spawnNode(name: string, args: string[], env: Record<string, string> = {}): ChildProcess {
-  const child = spawn(process.execPath, args, {
+  return spawnTracked(name, process.execPath, args, env)
+}
+
+function spawnTracked(name: string, command: string, args: string[], env: Record<string, string> = {}): ChildProcess {
+  const child = spawn(command, args, {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -66,9 +70,11 @@ export function findFreePort(): Promise<number> {
 
 /** Rejects if the child exits first or the wait exceeds `timeoutMs`. */
 async function waitFor<T>(child: ChildProcess, what: string, ready: Promise<T>, timeoutMs = 20_000): Promise<T> {
-  const exited = new Promise<never>((_, reject) =>
-    child.once('exit', (code, signal) => reject(new Error(`${what} exited (${signal ?? code}) before it was ready`))),
-  )
+  const exited = new Promise<never>((_, reject) => {
+    child.once('exit', (code, signal) => reject(new Error(`${what} exited (${signal ?? code}) before it was ready`)))
+    // A command that is not installed never starts, so it never exits either.
+    child.once('error', (error) => reject(new Error(`${what} could not be started: ${error.message}`)))
+  })
   const timedOut = unrefSleep(timeoutMs).then(() => {
     throw new Error(`${what} was not ready within ${timeoutMs} ms`)
   })
@@ -96,10 +102,38 @@ export async function startSimulatorProcess(dist: string, token: string): Promis
   return { child, url: await waitFor(child, 'the simulator', listening), token }
 }
 
+export interface RedisServerProcess {
+  child: ChildProcess
+  /** `redis://127.0.0.1:<port>`, with no database: a sub-run appends `/<n>` for a key space of its own. */
+  url: string
+}
+
+/**
+ * A redis-server of the run's own on a free port, persisting nothing, so the benchmark never touches another
+ * Redis on the machine (the tests' on 6379 above all). Ready once it says so on stdout.
+ */
+export async function startRedisServer(): Promise<RedisServerProcess> {
+  const port = await findFreePort()
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']
+  const child = spawnTracked('redis', 'redis-server', args)
+  const ready = new Promise<void>((resolve) => {
+    let seen = ''
+    child.stdout!.on('data', (chunk: Buffer) => {
+      seen += chunk.toString('utf8')
+      if (seen.includes('Ready to accept connections')) resolve()
+    })
+  })
+  await waitFor(child, 'redis-server', ready)
+  return { child, url: `redis://127.0.0.1:${port}` }
+}
+
 export interface ProxyProcess {
   child: ChildProcess
   url: string
 }
+
+/** A proxy process on the run's simulator and caller key, with `env` added to its environment. */
+export type StartProxy = (env?: Record<string, string>) => Promise<ProxyProcess>
 
 /**
  * The real entry point (src/server.ts, compiled), started with the image's node flags (the Dockerfile's CMD) and

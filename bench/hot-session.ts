@@ -12,7 +12,7 @@ export interface HotRun {
   upstreamReads: number
   upstreamWrites: number
   upstreamRequests: number
-  /** Keys `k0`..`k199` that a writer was told were written and that the session does not hold at the end. */
+  /** Keys `k0`, `k1`, ... (one per patch) that a writer was told were written and that the session does not hold at the end. */
   keysLost: number
   failed: number
   eventsKept: boolean
@@ -20,15 +20,16 @@ export interface HotRun {
   maxConcurrentPatches: number
 }
 
-export type Client = Pick<LoadSpec, 'mode' | 'origin' | 'authorization'>
+/** Where merges go and how: `origins` spreads them over replicas (scenario 6). */
+export type Client = Pick<LoadSpec, 'mode' | 'origin' | 'origins' | 'authorization'>
 
-/** One burst of 200 concurrent merges against a fresh session. */
-export async function runHotSession(client: Client, sim: SimControl): Promise<HotRun> {
+/** One burst of concurrent merges (200 unless said) against a fresh session. */
+export async function runHotSession(client: Client, sim: SimControl, patches = HOT_PATCHES): Promise<HotRun> {
   await sim.setLatency(HOT_LATENCY_MS)
   const sessionId = await sim.createSession()
   const eventsBefore = JSON.stringify((await sim.metadataOf(sessionId)).events)
   await sim.resetCounters()
-  const result = await runLoad({ ...client, sessionIds: [sessionId], count: HOT_PATCHES, concurrency: HOT_PATCHES, keys: HOT_PATCHES })
+  const result = await runLoad({ ...client, sessionIds: [sessionId], count: patches, concurrency: patches, keys: patches })
   const counters = await sim.counters()
   const metadata = await sim.metadataOf(sessionId)
   const callsOf = (method: string) =>
@@ -42,7 +43,7 @@ export async function runHotSession(client: Client, sim: SimControl): Promise<Ho
     upstreamReads,
     upstreamWrites,
     upstreamRequests: upstreamReads + upstreamWrites,
-    keysLost: Array.from({ length: HOT_PATCHES }, (_, i) => metadata[`k${i}`] === i).filter((kept) => !kept).length,
+    keysLost: Array.from({ length: patches }, (_, i) => metadata[`k${i}`] === i).filter((kept) => !kept).length,
     failed: result.failed,
     eventsKept: JSON.stringify(metadata.events) === eventsBefore,
     maxConcurrentPatches: counters.maxConcurrentPatches[sessionId] ?? 0,

@@ -2,6 +2,11 @@ import type { HotRun } from './hot-session.ts'
 import type { LargeInputsResult } from './large-inputs.ts'
 import type { OverheadRow } from './overhead.ts'
 import type { RateLimitResult } from './rate-limit.ts'
+import type { ReplicasResult } from './replicas.ts'
+import { describeFailures, ms, pct, row, us, type Target } from './report-format.ts'
+import { renderReplicas, replicasTargets } from './report-replicas.ts'
+import { renderTracing, tracingTargets } from './report-tracing.ts'
+import type { TracingCostResult } from './tracing-cost.ts'
 
 export interface Machine {
   cpus: number
@@ -32,13 +37,8 @@ export interface BenchResults {
   rateLimit: RateLimitResult
   memory: { peakRssMb: number; byProxy: Record<string, number> }
   largeInputs: LargeInputsResult
-}
-
-export interface Target {
-  name: string
-  goal: string
-  measured: string
-  met: boolean
+  replicas: ReplicasResult
+  tracing: TracingCostResult
 }
 
 export function evaluateTargets(results: BenchResults): Target[] {
@@ -67,6 +67,8 @@ export function evaluateTargets(results: BenchResults): Target[] {
       measured: `${ms(worstMedian)} ms (longest of all runs: ${ms(worstMax)} ms)`,
       met: worstMedian <= largeInputs.targetMs,
     },
+    ...replicasTargets(results.replicas),
+    ...tracingTargets(results.tracing),
   ]
 }
 
@@ -131,6 +133,8 @@ export function renderMarkdown(results: BenchResults, targets: Target[]): string
     '',
     `Stalls in ms: the longest the proxy's event loop was blocked during the request, by a monitor ticking every ${large.resolutionMs} ms.`,
     '',
+    ...renderReplicas(results.replicas),
+    ...renderTracing(results.tracing),
     '### Targets',
     '',
     row('target', 'goal', 'measured', 'met'),
@@ -138,25 +142,4 @@ export function renderMarkdown(results: BenchResults, targets: Target[]): string
     ...targets.map((t) => row(t.name, t.goal, t.measured, t.met ? 'met' : '**not met**')),
     '',
   ].join('\n')
-}
-
-function row(...cells: Array<string | number>): string {
-  return `| ${cells.join(' | ')} |`
-}
-
-function ms(value: number): string {
-  return value < 10 ? value.toFixed(2) : value < 100 ? value.toFixed(1) : value.toFixed(0)
-}
-
-function us(value: number): string {
-  return value.toFixed(0)
-}
-
-function pct(ratio: number): string {
-  return `${(ratio * 100).toFixed(1)}%`
-}
-
-function describeFailures(failures: Record<string, number>): string {
-  const entries = Object.entries(failures)
-  return entries.length === 0 ? '0' : entries.map(([status, count]) => `${count} × ${status}`).join(', ')
 }

@@ -1,4 +1,5 @@
 import { request } from 'undici'
+import type { FaultSpec } from '../src/simulator/control-schemas.ts'
 import type { SimulatorCounters } from '../src/simulator/simulator.ts'
 
 // The simulator's `/__sim/` controls, driven over HTTP from the orchestrator's process.
@@ -36,6 +37,7 @@ export function createSimControl(url: string) {
       ((await send('GET', `sessions/${encodeURIComponent(sessionId)}`)) as { metadata: Record<string, unknown> }).metadata,
     setLatency: (ms: number) => send('POST', 'latency', { op: 'all', ms }),
     setRateLimit: (rps: number | null) => send('POST', 'rate-limit', { rps }),
+    injectFault: (fault: FaultSpec) => send('POST', 'faults', fault),
     counters: async () => (await send('GET', 'counters')) as SimulatorCounters,
     resetCounters: () => send('POST', 'counters/reset'),
   }

@@ -1,0 +1,137 @@
+import { runLoad, startRedisServer, stop, type ProxyProcess, type StartProxy } from './children.ts'
+import { measureFailover, type FailoverResult } from './failover.ts'
+import { HOT_LATENCY_MS, runHotSession, type Client, type HotRun } from './hot-session.ts'
+import { AIFI_RPS } from './rate-limit.ts'
+import type { SimControl } from './sim-control.ts'
+
+// Scenario 6: replicas on one Redis, as README "Running several replicas" deploys them. The same engine (REDIS_URL
+// set) runs as one replica and as three, side by side: AiFi's quota shared by the cluster, one hot session whose
+// callers a round-robin balancer spreads over the replicas, and the failover when a replica dies holding a lock.
+
+export const REPLICAS = 3
+/** On every simulator call in the quota and failover parts: an AiFi that takes a realistic moment, not none. */
+export const REPLICA_LATENCY_MS = 20
+/** Set on every replica although it is the default, so the failover target is judged on the lease in use. */
+export const LOCK_TTL_MS = 5_000
+const QUOTA_SESSIONS = 30
+const CALLERS_PER_SESSION = 3
+/**
+ * Longer than LOCK_WAIT_MS (10 s by default): a caller that waits past it gets a 503 within the window, where a
+ * window of exactly 10 s would abandon it unseen a moment before.
+ */
+const QUOTA_WINDOW_MS = 12_000
+/** Divisible by three: each of three replicas gets as many patches. */
+export const REPLICA_HOT_PATCHES = 201
+
+export interface QuotaRun {
+  replicas: number
+  /** 200 answers within the window. */
+  delivered: number
+  patchesPerSecond: number
+  /** Proxy answers other than 200 within the window, by status. */
+  failures: Record<string, number>
+  /** Patches still waiting for their answer when the window closed. */
+  abandoned: number
+  /** Of the answers within the window: how long a caller waited for one. */
+  p50Ms: number
+  maxMs: number
+  simulator503s: number
+  upstreamRequests: number
+  upstreamRps: number
+}
+
+export interface ReplicasResult {
+  replicas: number
+  latencyMs: number
+  quota: { aifiRps: number; sessions: number; callersPerSession: number; windowMs: number; one: QuotaRun; three: QuotaRun }
+  hot: { patches: number; latencyMs: number; one: HotRun; three: HotRun }
+  failover: FailoverResult
+}
+
+export async function measureReplicas(startProxy: StartProxy, authorization: string, sim: SimControl): Promise<ReplicasResult> {
+  const redis = await startRedisServer()
+  const started: ProxyProcess[] = []
+  // A Redis database per sub-run, so no lock, quota or Idempotency-Key answer of one carries over to the next.
+  const startReplicas = async (count: number, database: number) => {
+    const env = { REDIS_URL: `${redis.url}/${database}`, LOCK_TTL_MS: String(LOCK_TTL_MS) }
+    const replicas = await Promise.all(Array.from({ length: count }, () => startProxy(env)))
+    started.push(...replicas)
+    return replicas
+  }
+  const clientOf = (replicas: ProxyProcess[]): Client => ({
+    mode: 'proxy',
+    origin: replicas[0]!.url,
+    origins: replicas.map((replica) => replica.url),
+    authorization,
+  })
+  try {
+    const one = await startReplicas(1, 1)
+    const hotOne = await runHotSession(clientOf(one), sim, REPLICA_HOT_PATCHES)
+    const quotaOne = await measureQuota(clientOf(one), sim)
+    // Stopped before the three start, so its abandoned patches cannot reach the simulator during their run.
+    await stopAbandoned(one)
+
+    const three = await startReplicas(REPLICAS, 2)
+    const hotThree = await runHotSession(clientOf(three), sim, REPLICA_HOT_PATCHES)
+    // Before the quota part, whose abandoned patches would keep the shared quota busy for seconds after it.
+    const failover = await measureFailover(three, { authorization, lockTtlMs: LOCK_TTL_MS, latencyMs: REPLICA_LATENCY_MS }, sim)
+    const [replacement] = await startReplicas(1, 2)
+    const quotaThree = await measureQuota(clientOf([replacement!, ...three.slice(1)]), sim)
+    return {
+      replicas: REPLICAS,
+      latencyMs: REPLICA_LATENCY_MS,
+      quota: { aifiRps: AIFI_RPS, sessions: QUOTA_SESSIONS, callersPerSession: CALLERS_PER_SESSION, windowMs: QUOTA_WINDOW_MS, one: quotaOne, three: quotaThree },
+      hot: { patches: REPLICA_HOT_PATCHES, latencyMs: HOT_LATENCY_MS, one: hotOne, three: hotThree },
+      failover,
+    }
+  } finally {
+    await stopAbandoned(started)
+    await stop(redis.child)
+  }
+}
+
+/**
+ * Replicas still queueing the patches of a window's abandoned callers: killed at once, since draining them
+ * (SIGTERM's grace) would only serve callers that are gone, and log their lock timeouts on the way.
+ */
+function stopAbandoned(replicas: ProxyProcess[]): Promise<unknown> {
+  return Promise.all(replicas.map((replica) => stop(replica.child, 0)))
+}
+
+/**
+ * AiFi at 20 rps, and every caller of a session in a closed loop (its next patch as soon as the last is answered)
+ * for a fixed window. With three replicas, caller i of each session goes to replica i, as a round-robin balancer
+ * spreads them.
+ */
+async function measureQuota(client: Client, sim: SimControl): Promise<QuotaRun> {
+  await sim.setLatency(REPLICA_LATENCY_MS)
+  const sessionIds = await sim.createSessions(QUOTA_SESSIONS)
+  await sim.setRateLimit(AIFI_RPS)
+  await sim.resetCounters()
+  try {
+    const result = await runLoad({
+      ...client,
+      sessionIds,
+      count: Number.MAX_SAFE_INTEGER,
+      concurrency: QUOTA_SESSIONS * CALLERS_PER_SESSION,
+      keys: 64,
+      durationMs: QUOTA_WINDOW_MS,
+    })
+    const counters = await sim.counters()
+    const upstreamRequests = Object.values(counters.requests).reduce((sum, count) => sum + count, 0)
+    return {
+      replicas: client.origins?.length ?? 1,
+      delivered: result.ok,
+      patchesPerSecond: result.throughput,
+      failures: Object.fromEntries(Object.entries(result.statuses).filter(([status]) => status !== '200')),
+      abandoned: result.abandoned,
+      p50Ms: result.p50Ms,
+      maxMs: result.maxMs,
+      simulator503s: counters.rateLimited,
+      upstreamRequests,
+      upstreamRps: upstreamRequests / (QUOTA_WINDOW_MS / 1000),
+    }
+  } finally {
+    await sim.setRateLimit(null)
+  }
+}
