@@ -6,9 +6,10 @@ import type { PatchQueue } from '../coordinator/session-queues.ts'
 import type { LockLease, SessionLock } from '../coordinator/session-lock.ts'
 import type { PatchResult, Settlement } from '../coordinator/settlement.ts'
 import { createDeadline, type Clock } from '../deadline.ts'
-import { ProxyError, type ErrorType } from '../errors.ts'
+import { ProxyError } from '../errors.ts'
 import type { PatchContext } from '../request-context.ts'
-import type { FieldError, SessionPatchBody } from '../schemas.ts'
+import type { SessionPatchBody } from '../schemas.ts'
+import { decodeMessage, decodeStored, encodeBatch } from './inbox-settlements.ts'
 import type { RedisLease } from './redis-lock.ts'
 import { INBOX_MARK_WRITTEN, INBOX_PUSH, INBOX_SETTLE, INBOX_TAKE, INBOX_WITHDRAW } from './scripts.ts'
 
@@ -75,10 +76,6 @@ interface Taken {
 /** `<pushedAt> <turnAt> <deadlineAt> <json>`, as INBOX_PUSH stores it. */
 const ENTRY = /^(\d+) (\d+) (\d+) ([\s\S]*)$/
 
-type EncodedSettlement =
-  | { ok: true; result: PatchResult }
-  | { ok: false; error: { type: ErrorType; message: string; errors: FieldError[]; headers: Record<string, string> } }
-
 /**
  * One queue per session across replicas (docs/consistency.md#the-shared-inbox). A patch goes into its session's inbox
  * in Redis; whichever replica holds the session's lock takes the inbox, in arrival order, as one batch, runs the
@@ -135,7 +132,7 @@ export function createSharedInbox(options: SharedInboxOptions): PatchQueue & { l
     try {
       const reply = await client.eval(INBOX_WITHDRAW, { keys: [inbox, settledPrefix + entry.id], arguments: [entry.stored] })
       if (reply === 1) return finish(entry, { ok: false, error: new ProxyError('E_LOCK_TIMEOUT') })
-      if (typeof reply === 'string') return finish(entry, decodeSettlement(reply))
+      if (typeof reply === 'string') return finish(entry, decodeStored(reply))
       entry.taken = true
       changed(entry.patch.sessionId)
     } catch (error) {
@@ -152,7 +149,7 @@ export function createSharedInbox(options: SharedInboxOptions): PatchQueue & { l
     } catch {
       reply = 0
     }
-    if (typeof reply === 'string') return finish(entry, decodeSettlement(reply))
+    if (typeof reply === 'string') return finish(entry, decodeStored(reply))
     finish(entry, { ok: false, error: new ProxyError(reply === 1 ? 'E_LOCK_TIMEOUT' : 'E_UPSTREAM_TIMEOUT') })
   }
 
@@ -279,25 +276,23 @@ export function createSharedInbox(options: SharedInboxOptions): PatchQueue & { l
     // A lease lost mid-cycle leaves the batch taken: the next holder re-runs it, and its settlements are the answers.
     if (lost) return
 
-    const stored: string[] = []
-    const byReplica = new Map<string, string[]>()
-    for (const patch of taken.patches) {
-      const id = taken.idOf.get(patch)!
-      const encoded = encodeSettlement(settlements.get(patch) ?? { ok: false, error: new Error('patch left unsettled') }, logger)
-      stored.push(id, encoded)
-      // This replica's own callers are answered directly, once the settlement is kept.
-      const replica = patch.replica!
-      if (replica === replicaId) continue
-      if (!byReplica.has(replica)) byReplica.set(replica, [])
-      byReplica.get(replica)!.push(`${JSON.stringify(id)}:${encoded}`)
-    }
-    const messages = [...byReplica].flatMap(([replica, pairs]) => [channelOf(replica), `{${pairs.join(',')}}`])
+    const { stored, messages } = encodeBatch(
+      taken.patches.map((patch) => ({
+        id: taken.idOf.get(patch)!,
+        replica: patch.replica!,
+        settlement: settlements.get(patch) ?? { ok: false, error: new Error('patch left unsettled') },
+      })),
+      logger,
+    )
+    // This replica's own callers are answered directly, once the settlements are kept.
+    messages.delete(replicaId)
+    const published = [...messages].flatMap(([replica, message]) => [channelOf(replica), message])
     const { taken: takenKey } = keys(sessionId)
     let settled: unknown
     try {
       settled = await client.eval(INBOX_SETTLE, {
         keys: [lease.key, takenKey, written],
-        arguments: [lease.token, retention, settledPrefix, String(taken.patches.length), ...stored, ...messages],
+        arguments: [lease.token, retention, settledPrefix, String(taken.patches.length), ...stored, ...published],
       })
     } catch (error) {
       logger.warn({ err: error, sessionId }, 'shared inbox: could not settle a batch; the next lock holder re-runs it')
@@ -311,15 +306,15 @@ export function createSharedInbox(options: SharedInboxOptions): PatchQueue & { l
   }
 
   function onSettlements(message: string): void {
-    let parsed: Record<string, EncodedSettlement>
+    let settled: Array<[string, Settlement]>
     try {
-      parsed = JSON.parse(message) as Record<string, EncodedSettlement>
+      settled = decodeMessage(message)
     } catch {
-      return logger.warn('shared inbox: a settlement message was not JSON')
+      return logger.warn('shared inbox: a settlement message could not be read')
     }
-    for (const [id, settlement] of Object.entries(parsed)) {
+    for (const [id, settlement] of settled) {
       const entry = waiting.get(id)
-      if (entry !== undefined) finish(entry, decoded(settlement))
+      if (entry !== undefined) finish(entry, settlement)
     }
   }
 
@@ -362,25 +357,4 @@ export function createSharedInbox(options: SharedInboxOptions): PatchQueue & { l
     activeSessions: () => bySession.size,
     inFlight: () => inFlight,
   }
-}
-
-function encodeSettlement(settlement: Settlement, logger: FastifyBaseLogger): string {
-  if (settlement.ok) return JSON.stringify(settlement)
-  let { error } = settlement
-  if (!(error instanceof ProxyError)) {
-    logger.error({ err: error }, 'shared inbox: a patch failed with an unexpected error')
-    error = new ProxyError('E_INTERNAL')
-  }
-  const { type, message, errors, headers } = error as ProxyError
-  return JSON.stringify({ ok: false, error: { type, message, errors, headers } })
-}
-
-function decodeSettlement(encoded: string): Settlement {
-  return decoded(JSON.parse(encoded) as EncodedSettlement)
-}
-
-function decoded(settlement: EncodedSettlement): Settlement {
-  if (settlement.ok) return settlement
-  const { type, message, errors, headers } = settlement.error
-  return { ok: false, error: new ProxyError(type, { message, errors, headers }) }
 }
