@@ -3,15 +3,15 @@ import { hostname } from 'node:os'
 import type { FastifyBaseLogger } from 'fastify'
 import type { TakenBatch } from '../coordinator/merge-cycle.ts'
 import type { PatchQueue } from '../coordinator/session-queues.ts'
-import type { LockLease, SessionLock } from '../coordinator/session-lock.ts'
+import type { SessionLock } from '../coordinator/session-lock.ts'
 import type { PatchResult, Settlement } from '../coordinator/settlement.ts'
-import { createDeadline, type Clock } from '../deadline.ts'
+import type { Clock } from '../deadline.ts'
 import { ProxyError } from '../errors.ts'
 import type { PatchContext } from '../request-context.ts'
-import type { SessionPatchBody } from '../schemas.ts'
-import { decodeMessage, decodeStored, encodeBatch } from './inbox-settlements.ts'
+import { createInboxHolder, inboxKeys, type EntryData, type InboxClient } from './inbox-holder.ts'
+import { decodeMessage, decodeStored } from './inbox-settlements.ts'
 import type { RedisLease } from './redis-lock.ts'
-import { INBOX_MARK_WRITTEN, INBOX_PUSH, INBOX_SETTLE, INBOX_TAKE, INBOX_WITHDRAW } from './scripts.ts'
+import { INBOX_PUSH, INBOX_WITHDRAW } from './scripts.ts'
 
 /** What buildApp hands the inbox once the merge cycle exists. */
 export interface InboxCycle {
@@ -24,7 +24,7 @@ export type SharedInboxFactory = (cycle: InboxCycle) => PatchQueue
 
 export interface SharedInboxOptions {
   /** Calls bounded in time (src/redis/bounded-redis.ts): every inbox step is one script. */
-  client: { eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown> }
+  client: InboxClient
   /** Settlements for this replica's callers arrive on a channel of its own (a subscribed connection). */
   subscribe(channel: string, onMessage: (message: string) => void): Promise<void>
   lock: SessionLock<RedisLease>
@@ -42,16 +42,6 @@ export interface SharedInboxOptions {
   keyPrefix?: string
 }
 
-/** What an inbox entry holds: who asked for what, never a secret (the caller's name, not its key). */
-interface EntryData {
-  id: string
-  replica: string
-  caller: string
-  requestId: string
-  body: SessionPatchBody
-  ifMatch: string | null
-}
-
 /** A patch of this replica's, from its push until its caller has an answer. */
 interface Waiting {
   id: string
@@ -65,17 +55,6 @@ interface Waiting {
   timers: NodeJS.Timeout[]
 }
 
-/** A taken batch, in arrival order, with each patch's entry id (each patch names its replica). */
-interface Taken {
-  patches: PatchContext[]
-  idOf: Map<PatchContext, string>
-  /** Patches a crashed holder's write may have carried. */
-  mayHaveLanded: Set<PatchContext>
-}
-
-/** `<pushedAt> <turnAt> <deadlineAt> <json>`, as INBOX_PUSH stores it. */
-const ENTRY = /^(\d+) (\d+) (\d+) ([\s\S]*)$/
-
 /**
  * One queue per session across replicas (docs/consistency.md#the-shared-inbox). A patch goes into its session's inbox
  * in Redis; whichever replica holds the session's lock takes the inbox, in arrival order, as one batch, runs the
@@ -86,17 +65,24 @@ const ENTRY = /^(\d+) (\d+) (\d+) ([\s\S]*)$/
 export function createSharedInbox(options: SharedInboxOptions): PatchQueue & { listen(): Promise<void>; replicaId: string } {
   const { client, lock, clock, logger, maxBatch } = options
   const replicaId = options.replicaId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
-  const prefix = options.keyPrefix ?? 'aifi-merge-proxy:inbox:'
-  const retention = String(options.retentionMs)
-  const keys = (sessionId: string) => ({
-    inbox: `${prefix}${sessionId}`,
-    taken: `${prefix}${sessionId}:taken`,
-    written: `${prefix}${sessionId}:written`,
-  })
-  const settledPrefix = `${prefix}settled:`
-  const channelOf = (replica: string) => `${prefix}replica:${replica}`
+  const redisKeys = inboxKeys(options.keyPrefix ?? 'aifi-merge-proxy:inbox:')
 
   const waiting = new Map<string, Waiting>()
+  const holder = createInboxHolder({
+    client,
+    keys: redisKeys,
+    maxBatch,
+    retention: String(options.retentionMs),
+    claimLocal(entryId) {
+      const local = waiting.get(entryId)
+      if (local !== undefined) local.taken = true
+      return local?.patch
+    },
+    runTaken: options.runTaken,
+    replicaId,
+    clock,
+    logger,
+  })
   const bySession = new Map<string, Waiting[]>()
   const changeListeners = new Map<string, Set<() => void>>()
   const driving = new Set<string>()
@@ -125,32 +111,40 @@ export function createSharedInbox(options: SharedInboxOptions): PatchQueue & { l
     changed(entry.patch.sessionId)
   }
 
+  /**
+   * Takes the entry back out of the inbox if no holder has taken it: 'withdrawn', its kept settlement if it was
+   * taken and settled, or 'taken' while its batch runs.
+   */
+  async function withdraw(entry: Waiting): Promise<'withdrawn' | 'taken' | Settlement> {
+    const reply = await client.eval(INBOX_WITHDRAW, {
+      keys: [redisKeys.of(entry.patch.sessionId).inbox, redisKeys.settled(entry.id)],
+      arguments: [entry.stored ?? ''],
+    })
+    if (reply === 1) return 'withdrawn'
+    return typeof reply === 'string' ? decodeStored(reply) : 'taken'
+  }
+
   /** The caller's turn ran out: its patch comes back out of the inbox, unless a holder has already taken it. */
   async function turnOver(entry: Waiting): Promise<void> {
     if (entry.taken || entry.stored === undefined) return
-    const { inbox } = keys(entry.patch.sessionId)
+    let outcome: Awaited<ReturnType<typeof withdraw>>
     try {
-      const reply = await client.eval(INBOX_WITHDRAW, { keys: [inbox, settledPrefix + entry.id], arguments: [entry.stored] })
-      if (reply === 1) return finish(entry, { ok: false, error: new ProxyError('E_LOCK_TIMEOUT') })
-      if (typeof reply === 'string') return finish(entry, decodeStored(reply))
-      entry.taken = true
-      changed(entry.patch.sessionId)
+      outcome = await withdraw(entry)
     } catch (error) {
       // No holder takes an entry after its turn (judged on Redis's clock), so this answer stays true.
-      finish(entry, { ok: false, error: unavailable(error) })
+      return finish(entry, { ok: false, error: unavailable(error) })
     }
+    if (outcome === 'withdrawn') return finish(entry, { ok: false, error: new ProxyError('E_LOCK_TIMEOUT') })
+    if (outcome !== 'taken') return finish(entry, outcome)
+    entry.taken = true
+    changed(entry.patch.sessionId)
   }
 
   /** The request's deadline: the settlement if one was kept, or 504, since a taken patch may have been applied. */
   async function deadlinePassed(entry: Waiting): Promise<void> {
-    let reply: unknown
-    try {
-      reply = await client.eval(INBOX_WITHDRAW, { keys: [keys(entry.patch.sessionId).inbox, settledPrefix + entry.id], arguments: [entry.stored ?? ''] })
-    } catch {
-      reply = 0
-    }
-    if (typeof reply === 'string') return finish(entry, decodeStored(reply))
-    finish(entry, { ok: false, error: new ProxyError(reply === 1 ? 'E_LOCK_TIMEOUT' : 'E_UPSTREAM_TIMEOUT') })
+    const outcome = await withdraw(entry).catch(() => 'taken' as const)
+    if (outcome === 'withdrawn') return finish(entry, { ok: false, error: new ProxyError('E_LOCK_TIMEOUT') })
+    finish(entry, outcome === 'taken' ? { ok: false, error: new ProxyError('E_UPSTREAM_TIMEOUT') } : outcome)
   }
 
   async function drive(sessionId: string): Promise<void> {
@@ -196,112 +190,24 @@ export function createSharedInbox(options: SharedInboxOptions): PatchQueue & { l
       } catch (error) {
         if (head.taken) return await change
         // No slot before the head's deadline: it leaves the inbox with that answer, unless taken meanwhile.
-        const withdrawn = await client.eval(INBOX_WITHDRAW, { keys: [keys(sessionId).inbox, settledPrefix + head.id], arguments: [head.stored ?? ''] })
-        if (withdrawn === 1) finish(head, { ok: false, error })
-        else head.taken = true
+        const outcome = await withdraw(head)
+        if (outcome === 'withdrawn') finish(head, { ok: false, error })
+        else if (outcome === 'taken') head.taken = true
+        else finish(head, outcome)
         return
       }
       const quotaWaitMs = clock.now() - askedForTokens
-      const taken = await takeBatch(sessionId, lease, head.patch)
+      const taken = await holder.take(sessionId, lease, head.patch)
       if (taken === undefined) return
       // Nothing to serve: this replica's patches are in a batch being settled, or their own timers will answer.
       if (taken.patches.length === 0) return await change
-      await runAndSettle(sessionId, lease, { ...taken, turnWaitMs, quotaWaitMs })
+      const own = await holder.runAndSettle(sessionId, lease, { ...taken, turnWaitMs, quotaWaitMs })
+      for (const [id, settlement] of own ?? []) {
+        const entry = waiting.get(id)
+        if (entry !== undefined) finish(entry, settlement)
+      }
     } finally {
       await lease.release()
-    }
-  }
-
-  /** The batch for this lease: a crashed holder's first, then the inbox. Undefined when the lease was lost. */
-  async function takeBatch(sessionId: string, lease: RedisLease, head: PatchContext): Promise<Taken | undefined> {
-    const { inbox, taken, written } = keys(sessionId)
-    const reply = (await client.eval(INBOX_TAKE, {
-      keys: [inbox, taken, written, lease.key],
-      arguments: [lease.token, String(maxBatch), retention],
-    })) as [number, string[], string[]] | [-1]
-    if (reply[0] === -1) return undefined
-    const [now, entries, writtenIds] = reply as [number, string[], string[]]
-    const wasWritten = new Set(writtenIds)
-    const batch: Taken = { patches: [], idOf: new Map(), mayHaveLanded: new Set() }
-    for (const stored of entries) {
-      const [, pushedAt, , deadlineAt, json] = ENTRY.exec(stored)!
-      const data = JSON.parse(json!) as EntryData
-      const local = waiting.get(data.id)
-      if (local !== undefined) local.taken = true
-      const patch: PatchContext = local?.patch ?? {
-        sessionId,
-        requestId: data.requestId,
-        // In service mode every caller's patch goes to AiFi with the proxy's own credentials.
-        caller: { name: data.caller, authorization: head.caller.authorization, scope: `key:${data.caller}` },
-        deadline: createDeadline(Number(deadlineAt) - now, clock.now),
-        turnDeadline: createDeadline(0, clock.now),
-        receivedAt: clock.now() - (now - Number(pushedAt)),
-        body: data.body,
-        ifMatch: data.ifMatch ?? undefined,
-        dryRun: false,
-        idempotency: undefined,
-        replica: data.replica,
-      }
-      batch.patches.push(patch)
-      batch.idOf.set(patch, data.id)
-      if (wasWritten.has(data.id)) batch.mayHaveLanded.add(patch)
-    }
-    return batch
-  }
-
-  async function runAndSettle(
-    sessionId: string,
-    lease: RedisLease,
-    taken: Taken & { turnWaitMs: number; quotaWaitMs: number },
-  ): Promise<void> {
-    const { written } = keys(sessionId)
-    let lost = false
-    // The cycle's attempts all run under this one lease; before each write, the ids it carries are recorded.
-    const held: LockLease = {
-      async confirm(writing) {
-        if (lost || !(await lease.confirm(writing))) return !(lost = true)
-        const ids = writing.map((patch) => taken.idOf.get(patch)!)
-        try {
-          const marked = await client.eval(INBOX_MARK_WRITTEN, { keys: [lease.key, written], arguments: [lease.token, retention, ...ids] })
-          if (marked !== 1) lost = true
-        } catch {
-          lost = true
-        }
-        return !lost
-      },
-      release: async () => {},
-    }
-    const heldLock: SessionLock = { acquire: async () => (lost ? undefined : held), isReady: () => lock.isReady(), releaseAll: async () => {} }
-    const settlements = await options.runTaken({ patches: taken.patches, lease: held, lock: heldLock, mayHaveLanded: taken.mayHaveLanded, turnWaitMs: taken.turnWaitMs, quotaWaitMs: taken.quotaWaitMs })
-    // A lease lost mid-cycle leaves the batch taken: the next holder re-runs it, and its settlements are the answers.
-    if (lost) return
-
-    const { stored, messages } = encodeBatch(
-      taken.patches.map((patch) => ({
-        id: taken.idOf.get(patch)!,
-        replica: patch.replica!,
-        settlement: settlements.get(patch) ?? { ok: false, error: new Error('patch left unsettled') },
-      })),
-      logger,
-    )
-    // This replica's own callers are answered directly, once the settlements are kept.
-    messages.delete(replicaId)
-    const published = [...messages].flatMap(([replica, message]) => [channelOf(replica), message])
-    const { taken: takenKey } = keys(sessionId)
-    let settled: unknown
-    try {
-      settled = await client.eval(INBOX_SETTLE, {
-        keys: [lease.key, takenKey, written],
-        arguments: [lease.token, retention, settledPrefix, String(taken.patches.length), ...stored, ...published],
-      })
-    } catch (error) {
-      logger.warn({ err: error, sessionId }, 'shared inbox: could not settle a batch; the next lock holder re-runs it')
-      return
-    }
-    if (settled !== 1) return
-    for (const patch of taken.patches) {
-      const entry = waiting.get(taken.idOf.get(patch)!)
-      if (entry !== undefined) finish(entry, settlements.get(patch) ?? { ok: false, error: new Error('patch left unsettled') })
     }
   }
 
@@ -322,7 +228,7 @@ export function createSharedInbox(options: SharedInboxOptions): PatchQueue & { l
   return {
     replicaId,
     async listen() {
-      await options.subscribe(channelOf(replicaId), onSettlements)
+      await options.subscribe(redisKeys.channel(replicaId), onSettlements)
     },
     enqueue(original) {
       const patch: PatchContext = { ...original, replica: replicaId }
@@ -337,8 +243,8 @@ export function createSharedInbox(options: SharedInboxOptions): PatchQueue & { l
         const turnMs = Math.min(patch.turnDeadline.remainingMs(), patch.deadline.remainingMs())
         client
           .eval(INBOX_PUSH, {
-            keys: [keys(sessionId).inbox],
-            arguments: [JSON.stringify(data), String(turnMs), String(patch.deadline.remainingMs()), retention],
+            keys: [redisKeys.of(sessionId).inbox],
+            arguments: [JSON.stringify(data), String(turnMs), String(patch.deadline.remainingMs()), String(options.retentionMs)],
           })
           .then(
             (stored) => {
