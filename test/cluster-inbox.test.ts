@@ -2,6 +2,10 @@ import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
 import type { FastifyBaseLogger } from 'fastify'
 import type { RedisClientType } from 'redis'
+import { systemClock } from '../src/deadline.ts'
+import { boundRedisCalls } from '../src/redis/bounded-redis.ts'
+import { createRedisLock } from '../src/redis/redis-lock.ts'
+import { createSharedInbox } from '../src/redis/shared-inbox.ts'
 import type { JsonObject } from '../src/schemas.ts'
 import { startSimulator, type Simulator } from '../src/simulator/simulator.ts'
 import { captureLogs, patchSession, startTestApp, until, upstreamCalls, type TestApp } from './helper.ts'
@@ -209,4 +213,59 @@ test('in forward mode patches coalesce within their replica only: no caller toke
   const response = await patchSession(app, id, { metadata: { promo: 'X' } }, { headers: { authorization: `Bearer ${simulator.token}` } })
   assert.equal(response.statusCode, 200)
   assert.equal(inboxes, 0)
+})
+
+test('a replica that missed its settlements’ message reads them back once the lock is free, not at the deadline', { timeout: 10_000 }, async (t) => {
+  const redis = await connectTestRedis(t)
+  if (redis === undefined) return
+  const simulator = await startSimulator({ port: 0 })
+  t.after(() => simulator.close())
+  const coordination = createRedisCoordination(redis)
+  const subscriber = await connectSecondClient(t, redis)
+  const logs = captureLogs('info')
+  const env = { AIFI_MAX_RPS: '1000', REQUEST_DEADLINE_MS: '30000' }
+  const holder = await startTestApp(t, {
+    simulator,
+    lock: coordination.lock,
+    limiter: coordination.limiter,
+    sharedInbox: sharedInboxFor(coordination, redis, subscriber).factory,
+    loggerInstance: logs.logger,
+    env,
+  })
+  // The deaf replica hears no settlement, and waits for the lock only once the holder has written its patch.
+  let holderWrote!: () => void
+  const written = new Promise<void>((resolve) => (holderWrote = resolve))
+  const deafLock = createRedisLock({ client: boundRedisCalls(redis, 500), ttlMs: 1_500, logger: logs.logger, keyPrefix: `${coordination.prefix}lock:` })
+  const deaf = await startTestApp(t, {
+    simulator,
+    limiter: coordination.limiter,
+    sharedInbox: (cycle) =>
+      createSharedInbox({
+        ...cycle,
+        client: boundRedisCalls(redis, 500),
+        subscribe: async () => {},
+        lock: { ...deafLock, acquire: async (sessionId, maxWaitMs) => (await written, deafLock.acquire(sessionId, maxWaitMs)) },
+        retentionMs: 60_000,
+        clock: systemClock,
+        logger: logs.logger,
+        replicaId: 'deaf',
+        keyPrefix: `${coordination.prefix}inbox:`,
+      }),
+    env,
+  })
+  simulator.setLatency({ op: 'read', ms: 200 })
+  const id = simulator.seededSessionIds[0]!
+
+  const first = patchSession(holder.app, id, { metadata: { first: true } })
+  await until(() => upstreamCalls(simulator, 'GET') === 1)
+  const fromDeaf = patchSession(deaf.app, id, { metadata: { deaf: true } })
+  await until(async () => (await redis.lLen(`${coordination.prefix}inbox:${id}`)) === 1)
+  const second = patchSession(holder.app, id, { metadata: { second: true } })
+  await until(() => upstreamCalls(simulator, 'PATCH') === 2)
+  holderWrote()
+
+  const answers = await Promise.all([first, fromDeaf, second])
+  assert.deepEqual(answers.map((answer) => answer.statusCode), [200, 200, 200])
+  const audits = logs.entries().flatMap((entry) => (entry.audit === undefined ? [] : [entry.audit as { callers: Array<{ replica: string }> }]))
+  assert.ok(audits[1]!.callers.some((caller) => caller.replica === 'deaf'), 'the holder wrote the deaf replica’s patch')
 })

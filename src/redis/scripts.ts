@@ -138,3 +138,6 @@ return 1`
  */
 export const INBOX_WITHDRAW = `if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then return 1 end
 return redis.call('GET', KEYS[2]) or 0`
+
+/** The kept settlements of the entries whose keys are KEYS (nil for those not settled). */
+export const INBOX_SETTLEMENTS = `return redis.call('MGET', unpack(KEYS))`

@@ -11,7 +11,7 @@ import type { PatchContext } from '../request-context.ts'
 import { createInboxHolder, inboxKeys, type EntryData, type InboxClient } from './inbox-holder.ts'
 import { decodeMessage, decodeStored } from './inbox-settlements.ts'
 import type { RedisLease } from './redis-lock.ts'
-import { INBOX_PUSH, INBOX_WITHDRAW } from './scripts.ts'
+import { INBOX_PUSH, INBOX_SETTLEMENTS, INBOX_WITHDRAW } from './scripts.ts'
 
 /** What buildApp hands the inbox once the merge cycle exists. */
 export interface InboxCycle {
@@ -147,6 +147,17 @@ export function createSharedInbox(options: SharedInboxOptions): PatchQueue & { l
     finish(entry, outcome === 'taken' ? { ok: false, error: new ProxyError('E_UPSTREAM_TIMEOUT') } : outcome)
   }
 
+  /** Answers this replica's patches of the session whose settlements are kept; false when there were none. */
+  async function settleFromKept(sessionId: string): Promise<boolean> {
+    const pushed = (bySession.get(sessionId) ?? []).filter((entry) => entry.stored !== undefined)
+    if (pushed.length === 0) return false
+    const kept = (await client.eval(INBOX_SETTLEMENTS, { keys: pushed.map((entry) => redisKeys.settled(entry.id)), arguments: [] })) as Array<string | null>
+    pushed.forEach((entry, index) => {
+      if (kept[index] != null) finish(entry, decodeStored(kept[index]))
+    })
+    return kept.some((settlement) => settlement != null)
+  }
+
   async function drive(sessionId: string): Promise<void> {
     if (driving.has(sessionId)) return
     driving.add(sessionId)
@@ -199,8 +210,12 @@ export function createSharedInbox(options: SharedInboxOptions): PatchQueue & { l
       const quotaWaitMs = clock.now() - askedForTokens
       const taken = await holder.take(sessionId, lease, head.patch)
       if (taken === undefined) return
-      // Nothing to serve: this replica's patches are in a batch being settled, or their own timers will answer.
-      if (taken.patches.length === 0) return await change
+      if (taken.patches.length === 0) {
+        // Nothing to serve. This replica's patches were taken and settled by another holder (and their message
+        // lost, say across a reconnect: the kept settlements say so), or are being run, or their timers will answer.
+        if (!(await settleFromKept(sessionId))) await change
+        return
+      }
       const own = await holder.runAndSettle(sessionId, lease, { ...taken, turnWaitMs, quotaWaitMs })
       for (const [id, settlement] of own ?? []) {
         const entry = waiting.get(id)
