@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { test } from 'node:test'
+import { createClient } from 'redis'
 import { loadConfig } from '../src/config.ts'
 import { createLogger } from '../src/logger.ts'
 import { createMetrics } from '../src/metrics.ts'
@@ -66,4 +67,33 @@ test('Redis down: 503 E_COORDINATION_UNAVAILABLE at once, readyz 503, nothing wr
   const stored = simulator.getSession(id)!.metadata as JsonObject
   for (const key of acknowledged) assert.ok(key in stored, `acknowledged ${key} is stored`)
   assert.match(await metrics.registry.metrics(), /^aifi_proxy_redis_errors_total\{operation="(lock|quota)"\} [1-9]/m)
+})
+
+test('readyz is 503 while the subscribed connection, which carries lock releases and settlements, is down', async (t) => {
+  if (!hasRedisServer) {
+    if (process.env.CI === 'true') throw new Error('redis-server is required in CI')
+    return t.skip('redis-server is not installed')
+  }
+  const port = await freePort()
+  await startRedisServer(t, port)
+  const simulator = await startSimulator({ port: 0 })
+  t.after(() => simulator.close())
+  const config = loadConfig({ AIFI_BASE_URL: simulator.url, REDIS_URL: `redis://127.0.0.1:${port}`, LOG_LEVEL: 'silent' })
+  const coordination = await createCoordination(config, { logger: createLogger(config), metrics: createMetrics(), aifiOrigin: new URL(simulator.url).origin })
+  t.after(() => coordination.close())
+  const { app } = await startTestApp(t, { simulator, ...coordination })
+  await until(async () => (await app.inject('/readyz')).statusCode === 200)
+  const admin = createClient({ url: `redis://127.0.0.1:${port}` })
+  admin.on('error', () => {})
+  await admin.connect()
+  t.after(() => admin.close())
+
+  // No room for a new connection: the subscribed one, once cut, cannot come back while the other stays up.
+  await admin.configSet('maxclients', '2')
+  await admin.sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub'])
+  await until(async () => (await app.inject('/readyz')).statusCode === 503)
+  assert.equal(await admin.ping(), 'PONG', 'Redis itself still answers')
+
+  await admin.configSet('maxclients', '100')
+  await until(async () => (await app.inject('/readyz')).statusCode === 200)
 })

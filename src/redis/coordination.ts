@@ -81,7 +81,8 @@ export async function createCoordination(
     return inbox
   }
   return {
-    lock,
+    // Lock releases and settlements arrive on the subscribed connection: a replica without it is not ready.
+    lock: { ...lock, isReady: async () => subscriber.isReady && (await lock.isReady()) },
     sharedInbox,
     limiter: createRedisQuota({ client: bounded('quota'), ratePerSecond: config.aifiMaxRps, aifiOrigin: deps.aifiOrigin }),
     // A running marker outlives the request that set it, but not by much: a crashed replica frees its keys.
