@@ -1,49 +1,23 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { test, type TestContext } from 'node:test'
-import { fileURLToPath } from 'node:url'
 import { loadConfig } from '../src/config.ts'
 import { createLogger } from '../src/logger.ts'
 import { createMetrics } from '../src/metrics.ts'
 import { createCoordination } from '../src/redis/coordination.ts'
 import type { JsonObject } from '../src/schemas.ts'
 import { startSimulator, type Simulator } from '../src/simulator/simulator.ts'
-import { CALLER_AUTH, CALLER_SECRET, SESSIONS, patchSession, startTestApp, until } from './helper.ts'
-import { type ServerProcess, connectTestRedis, startServerProcess } from './cluster-helper.ts'
+import { patchSession, startTestApp, until } from './helper.ts'
+import { REDIS_URL, type ServerProcess, connectTestRedis, patchOverHttp, startReplicaProcess } from './cluster-helper.ts'
 
-const REPO = fileURLToPath(new URL('..', import.meta.url))
-const REDIS_URL = process.env.REDIS_TEST_URL ?? 'redis://127.0.0.1:6379'
 const LOCK_TTL_MS = 1_500
 const lockKey = (id: string) => `aifi-merge-proxy:lock:${id}`
 
 /** A replica as its own process, on the shared Redis and the test's simulator. */
 function startReplica(t: TestContext, simulator: Simulator, env: Record<string, string> = {}): Promise<ServerProcess> {
-  return startServerProcess(t, {
-    args: ['--import', 'tsx', 'src/server.ts'],
-    cwd: REPO,
-    env: {
-      PATH: process.env.PATH ?? '',
-      AIFI_BASE_URL: simulator.url,
-      AIFI_API_TOKEN: simulator.token,
-      PROXY_API_KEYS: `tester:${CALLER_SECRET}`,
-      REDIS_URL,
-      LOCK_TTL_MS: String(LOCK_TTL_MS),
-      ...env,
-    },
-  })
+  return startReplicaProcess(t, simulator, { LOCK_TTL_MS: String(LOCK_TTL_MS), ...env })
 }
 
-/** Sends a PATCH to a replica process and ignores how it ends: the replica may be killed while it waits. */
-function patchOverHttp(port: number, id: string, metadata: JsonObject): void {
-  fetch(`http://127.0.0.1:${port}${SESSIONS}/${id}`, {
-    method: 'PATCH',
-    headers: { authorization: CALLER_AUTH, 'content-type': 'application/json' },
-    body: JSON.stringify({ metadata }),
-  }).then(
-    (response) => response.body?.cancel(),
-    () => {},
-  )
-}
 
 const writeSent = (simulator: Simulator) => () => simulator.counters().log.some((call) => call.method === 'PATCH')
 

@@ -4,6 +4,7 @@ import { once } from 'node:events'
 import { connect, createServer } from 'node:net'
 import { createInterface } from 'node:readline'
 import type { TestContext } from 'node:test'
+import { fileURLToPath } from 'node:url'
 import { createClient, type RedisClientType } from 'redis'
 import { systemClock } from '../src/deadline.ts'
 import { createLogger } from '../src/logger.ts'
@@ -12,10 +13,14 @@ import { createRedisIdempotencyStore } from '../src/redis/redis-idempotency-stor
 import { createRedisLock } from '../src/redis/redis-lock.ts'
 import { createRedisQuota } from '../src/redis/redis-quota.ts'
 import { createSharedInbox, type SharedInboxFactory } from '../src/redis/shared-inbox.ts'
+import type { JsonObject } from '../src/schemas.ts'
+import type { Simulator } from '../src/simulator/simulator.ts'
+import { CALLER_AUTH, CALLER_SECRET, SESSIONS } from './helper.ts'
 
 // What tests of several replicas need: Redis (the shared one, or one of the test's own), and the proxy as a process.
 
-const REDIS_URL = process.env.REDIS_TEST_URL ?? 'redis://127.0.0.1:6379'
+export const REDIS_URL = process.env.REDIS_TEST_URL ?? 'redis://127.0.0.1:6379'
+const REPO = fileURLToPath(new URL('..', import.meta.url))
 
 /**
  * A connected client to the test Redis, closed with the test. Without a Redis the test is skipped locally, but
@@ -212,4 +217,32 @@ export function connectionRefused(port: number): Promise<boolean> {
     })
     socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'))
   })
+}
+
+/** A replica as its own process (`src/server.ts`), on the shared Redis and the test's simulator, in service mode. */
+export function startReplicaProcess(t: TestContext, simulator: Simulator, env: Record<string, string>): Promise<ServerProcess> {
+  return startServerProcess(t, {
+    args: ['--import', 'tsx', 'src/server.ts'],
+    cwd: REPO,
+    env: {
+      PATH: process.env.PATH ?? '',
+      AIFI_BASE_URL: simulator.url,
+      AIFI_API_TOKEN: simulator.token,
+      PROXY_API_KEYS: `tester:${CALLER_SECRET}`,
+      REDIS_URL,
+      ...env,
+    },
+  })
+}
+
+/** Sends a PATCH to a replica process and ignores how it ends: the replica may be killed while it waits. */
+export function patchOverHttp(port: number, id: string, metadata: JsonObject): void {
+  fetch(`http://127.0.0.1:${port}${SESSIONS}/${id}`, {
+    method: 'PATCH',
+    headers: { authorization: CALLER_AUTH, 'content-type': 'application/json' },
+    body: JSON.stringify({ metadata }),
+  }).then(
+    (response) => response.body?.cancel(),
+    () => {},
+  )
 }

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { test, type TestContext } from 'node:test'
-import { fileURLToPath } from 'node:url'
 import type { FastifyBaseLogger } from 'fastify'
 import type { RedisClientType } from 'redis'
 import { loadConfig } from '../src/config.ts'
@@ -10,33 +9,19 @@ import { createMetrics } from '../src/metrics.ts'
 import { createCoordination } from '../src/redis/coordination.ts'
 import type { JsonObject } from '../src/schemas.ts'
 import { startSimulator, type Simulator } from '../src/simulator/simulator.ts'
-import { CALLER_AUTH, CALLER_SECRET, SESSIONS, captureLogs, patchSession, startTestApp, until, upstreamCalls } from './helper.ts'
-import { type ServerProcess, connectTestRedis, startServerProcess } from './cluster-helper.ts'
+import { captureLogs, patchSession, startTestApp, until, upstreamCalls } from './helper.ts'
+import { REDIS_URL, type ServerProcess, connectTestRedis, patchOverHttp, startReplicaProcess } from './cluster-helper.ts'
 
 // Crashes around the shared inbox, with replicas as real processes killed by SIGKILL: the holder that took a
 // batch, and the replica whose caller's patch waits in the inbox. The survivor is an app in this process on the
 // same Redis keys.
 
-const REPO = fileURLToPath(new URL('..', import.meta.url))
-const REDIS_URL = process.env.REDIS_TEST_URL ?? 'redis://127.0.0.1:6379'
 const LOCK_TTL_MS = 1_500
 const lockKey = (id: string) => `aifi-merge-proxy:lock:${id}`
 const inboxKey = (id: string) => `aifi-merge-proxy:inbox:${id}`
 
 function startReplica(t: TestContext, simulator: Simulator, env: Record<string, string> = {}): Promise<ServerProcess> {
-  return startServerProcess(t, {
-    args: ['--import', 'tsx', 'src/server.ts'],
-    cwd: REPO,
-    env: {
-      PATH: process.env.PATH ?? '',
-      AIFI_BASE_URL: simulator.url,
-      AIFI_API_TOKEN: simulator.token,
-      PROXY_API_KEYS: `tester:${CALLER_SECRET}`,
-      REDIS_URL,
-      LOCK_TTL_MS: String(LOCK_TTL_MS),
-      ...env,
-    },
-  })
+  return startReplicaProcess(t, simulator, { LOCK_TTL_MS: String(LOCK_TTL_MS), ...env })
 }
 
 async function startSurvivor(t: TestContext, simulator: Simulator, loggerInstance?: FastifyBaseLogger) {
@@ -49,17 +34,6 @@ async function startSurvivor(t: TestContext, simulator: Simulator, loggerInstanc
   return startTestApp(t, { simulator, lock, limiter, idempotency, sharedInbox, env, loggerInstance })
 }
 
-/** Sends a PATCH to a replica process and ignores how it ends: the replica is killed while it waits. */
-function patchOverHttp(port: number, id: string, metadata: JsonObject): void {
-  fetch(`http://127.0.0.1:${port}${SESSIONS}/${id}`, {
-    method: 'PATCH',
-    headers: { authorization: CALLER_AUTH, 'content-type': 'application/json' },
-    body: JSON.stringify({ metadata }),
-  }).then(
-    (response) => response.body?.cancel(),
-    () => {},
-  )
-}
 
 const sent = (simulator: Simulator, method: 'GET' | 'PATCH') => () => simulator.counters().log.some((call) => call.method === method)
 const inboxHolds = (redis: RedisClientType, id: string, count: number) => async () => (await redis.lLen(inboxKey(id))) === count

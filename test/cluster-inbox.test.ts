@@ -34,6 +34,15 @@ async function startReplicas(
   return Object.assign(replicas, { inboxPrefix: `${coordination.prefix}inbox:` })
 }
 
+/** The test Redis and a simulator of the test's own; undefined when there is no Redis (the test is skipped). */
+async function redisAndSimulator(t: TestContext) {
+  const redis = await connectTestRedis(t)
+  if (redis === undefined) return undefined
+  const simulator = await startSimulator({ port: 0 })
+  t.after(() => simulator.close())
+  return { redis, simulator }
+}
+
 async function hotSession(replicas: TestApp[], simulator: Simulator, id: string, patches: number) {
   const responses = await Promise.all(
     Array.from({ length: patches }, (_, i) => patchSession(replicas[i % replicas.length]!.app, id, { metadata: { [`k${i}`]: i } })),
@@ -42,10 +51,9 @@ async function hotSession(replicas: TestApp[], simulator: Simulator, id: string,
 }
 
 test('200 patches to one session over three replicas share reads and writes as one replica’s would', async (t) => {
-  const redis = await connectTestRedis(t)
-  if (redis === undefined) return
-  const simulator = await startSimulator({ port: 0 })
-  t.after(() => simulator.close())
+  const setup = await redisAndSimulator(t)
+  if (setup === undefined) return
+  const { redis, simulator } = setup
   simulator.setLatency({ op: 'all', ms: 20 })
   const [first, second] = simulator.seededSessionIds as [string, string]
 
@@ -63,10 +71,9 @@ test('200 patches to one session over three replicas share reads and writes as o
 })
 
 test('across replicas each patch’s If-Match is judged against the state it is applied to', async (t) => {
-  const redis = await connectTestRedis(t)
-  if (redis === undefined) return
-  const simulator = await startSimulator({ port: 0 })
-  t.after(() => simulator.close())
+  const setup = await redisAndSimulator(t)
+  if (setup === undefined) return
+  const { redis, simulator } = setup
   const [a, b, c] = await startReplicas(t, redis, simulator, 3)
   const id = simulator.seededSessionIds[0]!
   const before = await patchSession(a!.app, id, { metadata: { n: 0 } })
@@ -92,10 +99,9 @@ test('across replicas each patch’s If-Match is judged against the state it is 
 })
 
 test('a batch from several replicas that AiFi rejects is split, so only the offending caller fails', async (t) => {
-  const redis = await connectTestRedis(t)
-  if (redis === undefined) return
-  const simulator = await startSimulator({ port: 0 })
-  t.after(() => simulator.close())
+  const setup = await redisAndSimulator(t)
+  if (setup === undefined) return
+  const { redis, simulator } = setup
   const [a, b, c] = await startReplicas(t, redis, simulator, 3)
   simulator.setLatency({ op: 'read', ms: 50 })
   const id = simulator.seededSessionIds[0]!
@@ -116,10 +122,9 @@ test('a batch from several replicas that AiFi rejects is split, so only the offe
 })
 
 test('a patch waiting in another replica’s inbox past LOCK_WAIT_MS is refused and never applied later', async (t) => {
-  const redis = await connectTestRedis(t)
-  if (redis === undefined) return
-  const simulator = await startSimulator({ port: 0 })
-  t.after(() => simulator.close())
+  const setup = await redisAndSimulator(t)
+  if (setup === undefined) return
+  const { redis, simulator } = setup
   const [a, b] = await startReplicas(t, redis, simulator, 2, { LOCK_WAIT_MS: '300', UPSTREAM_TIMEOUT_MS: '5000' })
   const id = simulator.seededSessionIds[0]!
   simulator.setLatency({ op: 'read', ms: 600 })
@@ -137,10 +142,9 @@ test('a patch waiting in another replica’s inbox past LOCK_WAIT_MS is refused 
 })
 
 test('the audit line of a write names every coalesced caller with the replica it came through', async (t) => {
-  const redis = await connectTestRedis(t)
-  if (redis === undefined) return
-  const simulator = await startSimulator({ port: 0 })
-  t.after(() => simulator.close())
+  const setup = await redisAndSimulator(t)
+  if (setup === undefined) return
+  const { redis, simulator } = setup
   const logs = captureLogs('info')
   const replicas = await startReplicas(t, redis, simulator, 3, {}, logs.logger)
   simulator.setLatency({ op: 'read', ms: 30 })
@@ -159,10 +163,9 @@ test('the audit line of a write names every coalesced caller with the replica it
 })
 
 test('an Idempotency-Key retried on another replica is answered from the first, not applied again', async (t) => {
-  const redis = await connectTestRedis(t)
-  if (redis === undefined) return
-  const simulator = await startSimulator({ port: 0 })
-  t.after(() => simulator.close())
+  const setup = await redisAndSimulator(t)
+  if (setup === undefined) return
+  const { redis, simulator } = setup
   const coordination = createRedisCoordination(redis)
   const subscriber = await connectSecondClient(t, redis)
   const inbox = sharedInboxFor(coordination, redis, subscriber)
@@ -183,10 +186,9 @@ test('an Idempotency-Key retried on another replica is answered from the first, 
 })
 
 test('the inbox leaves nothing in Redis that does not expire', async (t) => {
-  const redis = await connectTestRedis(t)
-  if (redis === undefined) return
-  const simulator = await startSimulator({ port: 0 })
-  t.after(() => simulator.close())
+  const setup = await redisAndSimulator(t)
+  if (setup === undefined) return
+  const { redis, simulator } = setup
   const replicas = await startReplicas(t, redis, simulator, 3)
   simulator.setLatency({ op: 'read', ms: 20 })
   const id = simulator.seededSessionIds[0]!
@@ -216,10 +218,9 @@ test('in forward mode patches coalesce within their replica only: no caller toke
 })
 
 test('a replica that missed its settlements’ message reads them back once the lock is free, not at the deadline', { timeout: 10_000 }, async (t) => {
-  const redis = await connectTestRedis(t)
-  if (redis === undefined) return
-  const simulator = await startSimulator({ port: 0 })
-  t.after(() => simulator.close())
+  const setup = await redisAndSimulator(t)
+  if (setup === undefined) return
+  const { redis, simulator } = setup
   const coordination = createRedisCoordination(redis)
   const subscriber = await connectSecondClient(t, redis)
   const logs = captureLogs('info')

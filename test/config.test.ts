@@ -2,19 +2,11 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { test } from 'node:test'
-import { ConfigError, loadConfig } from '../src/config.ts'
+import { loadConfig } from '../src/config.ts'
+import { configRefusal } from './helper.ts'
 
 const BASE = 'https://oasis-api.public.sandbox.oasis.aifi.com'
 
-function configError(env: Record<string, string>): string {
-  try {
-    loadConfig(env)
-  } catch (error) {
-    assert.ok(error instanceof ConfigError)
-    return error.message
-  }
-  assert.fail('expected the configuration to be refused')
-}
 
 test('defaults follow the documented table', () => {
   const config = loadConfig({ AIFI_BASE_URL: BASE })
@@ -42,7 +34,7 @@ test('with the embedded simulator (no AIFI_BASE_URL) the proxy listens on 127.0.
 })
 
 test('one message names every bad variable', () => {
-  const message = configError({ PORT: 'eighty', MAX_BATCH: '0', AIFI_BASE_URL: 'ftp://x', LOG_LEVEL: 'loud' })
+  const message = configRefusal({ PORT: 'eighty', MAX_BATCH: '0', AIFI_BASE_URL: 'ftp://x', LOG_LEVEL: 'loud' })
   for (const name of ['PORT', 'MAX_BATCH', 'AIFI_BASE_URL', 'LOG_LEVEL']) assert.match(message, new RegExp(`${name}:`))
 })
 
@@ -55,30 +47,30 @@ test('caller keys are name:secret pairs whose secret may contain colons', () => 
 })
 
 test('a malformed caller key is refused without echoing it', () => {
-  const message = configError({ AIFI_BASE_URL: BASE, AIFI_API_TOKEN: 't', PROXY_API_KEYS: 'no-secret-here-s3cr3t' })
+  const message = configRefusal({ AIFI_BASE_URL: BASE, AIFI_API_TOKEN: 't', PROXY_API_KEYS: 'no-secret-here-s3cr3t' })
   assert.match(message, /PROXY_API_KEYS/)
   assert.doesNotMatch(message, /s3cr3t/)
 })
 
 test('caller secrets must be printable ASCII, since they travel in an HTTP header', () => {
   for (const keys of ['a:sécret', 'a: padded', 'bad name:x']) {
-    assert.match(configError({ AIFI_BASE_URL: BASE, AIFI_API_TOKEN: 't', PROXY_API_KEYS: keys }), /PROXY_API_KEYS/)
+    assert.match(configRefusal({ AIFI_BASE_URL: BASE, AIFI_API_TOKEN: 't', PROXY_API_KEYS: keys }), /PROXY_API_KEYS/)
   }
   assert.equal(loadConfig({ PROXY_API_KEYS: 'svc.a-1:!#$%&*+/=?^`{|}~"' }).callerKeys?.[0]?.secret, '!#$%&*+/=?^`{|}~"')
 })
 
 test('AIFI_API_TOKEN without PROXY_API_KEYS is refused: it would be an open relay', () => {
-  assert.match(configError({ AIFI_BASE_URL: BASE, AIFI_API_TOKEN: 'tok' }), /AIFI_API_TOKEN: .*open relay/)
-  assert.match(configError({ AIFI_API_TOKEN: 'tok' }), /AIFI_API_TOKEN/)
+  assert.match(configRefusal({ AIFI_BASE_URL: BASE, AIFI_API_TOKEN: 'tok' }), /AIFI_API_TOKEN: .*open relay/)
+  assert.match(configRefusal({ AIFI_API_TOKEN: 'tok' }), /AIFI_API_TOKEN/)
 })
 
 test('PROXY_API_KEYS without AIFI_API_TOKEN is refused when AIFI_BASE_URL is set', () => {
-  assert.match(configError({ AIFI_BASE_URL: BASE, PROXY_API_KEYS: 'a:b' }), /PROXY_API_KEYS/)
+  assert.match(configRefusal({ AIFI_BASE_URL: BASE, PROXY_API_KEYS: 'a:b' }), /PROXY_API_KEYS/)
   assert.deepEqual(loadConfig({ PROXY_API_KEYS: 'a:b' }).callerKeys, [{ name: 'a', secret: 'b' }])
 })
 
 test('NODE_ENV=production without AIFI_BASE_URL is refused', () => {
-  assert.match(configError({ NODE_ENV: 'production' }), /AIFI_BASE_URL: is required when NODE_ENV=production/)
+  assert.match(configRefusal({ NODE_ENV: 'production' }), /AIFI_BASE_URL: is required when NODE_ENV=production/)
   assert.equal(loadConfig({ NODE_ENV: 'production', AIFI_BASE_URL: BASE }).nodeEnv, 'production')
 })
 

@@ -7,7 +7,7 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'f
 import type { Dispatcher } from 'undici'
 import type { RateLimiter } from '../src/aifi/rate-limiter.ts'
 import { buildApp, type AppOptions } from '../src/app.ts'
-import { loadConfig, type Config } from '../src/config.ts'
+import { ConfigError, loadConfig, type Config } from '../src/config.ts'
 import type { SessionLock } from '../src/coordinator/session-lock.ts'
 import type { Clock } from '../src/deadline.ts'
 import { createLogger } from '../src/logger.ts'
@@ -219,4 +219,15 @@ export function captureLogs(logLevel: Config['logLevel'] = 'trace') {
   const sink = new Writable({ write: (chunk, _encoding, next) => (lines.push(String(chunk)), next()) })
   const entries = () => lines.map((line) => JSON.parse(line) as Record<string, unknown>)
   return { logger: createLogger({ logLevel }, sink), lines, entries }
+}
+
+/** The message loadConfig refuses `env` with; fails the test if it is accepted. */
+export function configRefusal(env: Record<string, string>): string {
+  try {
+    loadConfig(env)
+  } catch (error) {
+    assert.ok(error instanceof ConfigError)
+    return error.message
+  }
+  assert.fail('expected the configuration to be refused')
 }

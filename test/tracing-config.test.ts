@@ -1,18 +1,10 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { ConfigError, loadConfig } from '../src/config.ts'
+import { loadConfig } from '../src/config.ts'
+import { configRefusal } from './helper.ts'
 
 const exportersFor = (env: Record<string, string>) => loadConfig(env).tracesExporters
 
-function refusal(env: Record<string, string>): string {
-  try {
-    loadConfig(env)
-  } catch (error) {
-    assert.ok(error instanceof ConfigError)
-    return error.message
-  }
-  assert.fail('expected the configuration to be refused')
-}
 
 test('tracing is off unless an OTLP endpoint or OTEL_TRACES_EXPORTER turns it on', () => {
   assert.deepEqual(exportersFor({}), [])
@@ -31,7 +23,7 @@ test('OTEL_TRACES_EXPORTER=none and OTEL_SDK_DISABLED=true turn tracing off, end
 })
 
 test('a protocol, exporter or endpoint the proxy cannot honour stops it at start-up, named with every other bad variable', () => {
-  const message = refusal({
+  const message = configRefusal({
     OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
     OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf',
     OTEL_TRACES_EXPORTER: 'zipkin',
@@ -41,6 +33,6 @@ test('a protocol, exporter or endpoint the proxy cannot honour stops it at start
   for (const name of ['OTEL_EXPORTER_OTLP_PROTOCOL', 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_TRACES_EXPORTER', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'PORT']) {
     assert.match(message, new RegExp(`^  ${name}: `, 'm'))
   }
-  assert.match(refusal({ OTEL_TRACES_EXPORTER: 'none,otlp' }), /OTEL_TRACES_EXPORTER: expected otlp, console/)
+  assert.match(configRefusal({ OTEL_TRACES_EXPORTER: 'none,otlp' }), /OTEL_TRACES_EXPORTER: expected otlp, console/)
   assert.deepEqual(exportersFor({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_TRACES_EXPORTER: 'otlp' }), ['otlp'])
 })
