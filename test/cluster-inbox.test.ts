@@ -270,3 +270,17 @@ test('a replica that missed its settlements’ message reads them back once the 
   const audits = logs.entries().flatMap((entry) => (entry.audit === undefined ? [] : [entry.audit as { callers: Array<{ replica: string }> }]))
   assert.ok(audits[1]!.callers.some((caller) => caller.replica === 'deaf'), 'the holder wrote the deaf replica’s patch')
 })
+
+test('a dry run needs no inbox: nothing is queued in Redis and nothing is written', async (t) => {
+  const setup = await redisAndSimulator(t)
+  if (setup === undefined) return
+  const { redis, simulator } = setup
+  const replicas = await startReplicas(t, redis, simulator, 2)
+  const id = simulator.seededSessionIds[0]!
+
+  const response = await patchSession(replicas[1]!.app, id, { metadata: { promo: 'X' } }, { query: '?dryRun=true' })
+  assert.equal(response.statusCode, 200)
+  assert.equal(response.headers['x-merge-result'], 'dry-run')
+  assert.deepEqual(await redis.keys(`${replicas.inboxPrefix}*`), [])
+  assert.equal(upstreamCalls(simulator, 'PATCH'), 0)
+})
