@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
 import type { AddressInfo } from 'node:net'
 import { Client } from 'undici'
-import type * as AppModule from '../src/app.ts'
+import type * as LocalAppModule from '../src/local-app.ts'
 import type * as ConfigModule from '../src/config.ts'
 import type * as LoggerModule from '../src/logger.ts'
 import type * as UpstreamTargetModule from '../src/upstream-target.ts'
@@ -84,7 +84,7 @@ function median(values: number[]): number {
 }
 
 async function main(): Promise<LargeInputsRun> {
-  const { buildApp } = await importBuilt<typeof AppModule>('app.js')
+  const { buildLocalApp } = await importBuilt<typeof LocalAppModule>('local-app.js')
   const { loadConfig } = await importBuilt<typeof ConfigModule>('config.js')
   const { createLogger } = await importBuilt<typeof LoggerModule>('logger.js')
   const { resolveUpstreamTarget } = await importBuilt<typeof UpstreamTargetModule>('upstream-target.js')
@@ -100,7 +100,7 @@ async function main(): Promise<LargeInputsRun> {
     LOG_LEVEL: 'warn',
   })
   const target = await resolveUpstreamTarget(config)
-  const app = await buildApp({ config, aifiBaseUrl: target.baseUrl, auth: target.auth, loggerInstance: createLogger(config, process.stderr) })
+  const app = await buildLocalApp(config, target, { loggerInstance: createLogger(config, process.stderr) })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const client = new Client(`http://127.0.0.1:${(app.server.address() as AddressInfo).port}`, { keepAliveTimeout: 60_000 })
   const sim = createSimControl(spec.simulatorUrl)

@@ -2,7 +2,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { isDeepStrictEqual, parseArgs } from 'node:util'
-import { buildApp } from '../src/app.ts'
+import { buildLocalApp } from '../src/local-app.ts'
 import { loadConfig } from '../src/config.ts'
 
 // `npm run openapi` writes openapi/openapi.json from the routes' zod schemas; `npm run openapi:check` exits 1
@@ -12,9 +12,8 @@ const target = positionals[0] ?? fileURLToPath(new URL('../openapi/openapi.json'
 
 // The document depends on no setting; this configuration only has to be valid. Nothing is ever called.
 const config = loadConfig({ AIFI_BASE_URL: 'http://aifi.invalid', AIFI_API_TOKEN: 'unused', PROXY_API_KEYS: 'openapi:unused' })
-const app = await buildApp({
-  config,
-  aifiBaseUrl: config.aifiBaseUrl!,
+const app = await buildLocalApp(config, {
+  baseUrl: config.aifiBaseUrl!,
   auth: { mode: 'service', callerKeys: config.callerKeys!, upstreamToken: config.aifiApiToken! },
 })
 await app.ready()

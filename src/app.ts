@@ -1,16 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { validatorCompiler } from 'fastify-type-provider-zod'
-import type { Dispatcher } from 'undici'
-import { createAifiClient } from './aifi/aifi-client.ts'
-import { createRateLimiter, type RateLimiter } from './aifi/rate-limiter.ts'
-import { defaultRetryPolicy } from './aifi/retry.ts'
-import { createUpstream } from './aifi/upstream.ts'
 import type { Config } from './config.ts'
-import { createMergeCycle } from './coordinator/merge-cycle.ts'
-import { createLocalLock, type SessionLock } from './coordinator/session-lock.ts'
-import { createSessionQueues, type PatchQueue } from './coordinator/session-queues.ts'
-import { createSessionService } from './coordinator/session-service.ts'
+import type { Replica } from './composition.ts'
+import type { Drainer } from './coordinator/drainer.ts'
 import { systemClock, type Clock } from './deadline.ts'
 import { createAuthenticator, type AuthSettings } from './http/auth.ts'
 import { handleClientError } from './http/client-error.ts'
@@ -19,12 +12,9 @@ import { registerJsonBodyParser } from './http/json-body-parser.ts'
 import { collectRoutesForMethodNotAllowed } from './http/method-not-allowed.ts'
 import { RequestLogController } from './http/request-log.ts'
 import { serverTimeoutOptions, type ServerTimeouts } from './http/server-timeouts.ts'
-import type { IdempotencyStore } from './idempotency/idempotency-store.ts'
-import { createMemoryIdempotencyStore } from './idempotency/memory-store.ts'
-import { createMetrics, type Metrics } from './metrics.ts'
+import type { Metrics } from './metrics.ts'
 import { registerOpenApi } from './openapi.ts'
 import { createContextFactory } from './request-context.ts'
-import type { SharedInboxFactory } from './redis/shared-inbox.ts'
 import { operationsRoutes } from './routes/operations.ts'
 import { sessionRoutes } from './routes/sessions.ts'
 import { gracefulShutdown, refuseWhileDraining } from './shutdown.ts'
@@ -32,35 +22,25 @@ import { noTracing, type Tracing } from './tracing/tracing.ts'
 
 export interface AppOptions {
   config: Config
-  /** Where AiFi is: the configured origin, or the embedded simulator's. */
-  aifiBaseUrl: string
   auth: AuthSettings
-  /** Cross-replica lock; by default none is needed beyond the in-process queue. Closed by its creator. */
-  lock?: SessionLock
-  /** The outbound quota to AiFi; this process's own by default, the cluster's in Redis when REDIS_URL is set. */
-  limiter?: RateLimiter
-  /** One queue per session across replicas (src/redis/shared-inbox.ts), used in service mode; without it, each process queues its own. */
-  sharedInbox?: SharedInboxFactory
-  /** Where Idempotency-Key answers are kept; in memory by default, in Redis when REDIS_URL is set. */
-  idempotency?: IdempotencyStore
-  metrics?: Metrics
-  /** How AiFi is reached: by default the AiFi client owns one undici Pool for the origin (closed with the app). */
-  dispatcher?: Dispatcher
-  /** What deadlines, lock waits and backoffs measure time with. */
+  /** The write path and what replicas share, built by composeReplica (src/composition.ts). Closed by its creator. */
+  replica: Replica
+  metrics: Metrics
+  /** What deadlines measure time with. */
   clock?: Clock
   /** The process logger (see createLogger); without it, fastify's `logger` option applies (false in tests). */
   loggerInstance?: FastifyBaseLogger
   logger?: FastifyServerOptions['logger']
   /** How long a client may take to send a request (docs/http-api.md#slow-and-malformed-clients); 10 s and 30 s by default. */
   serverTimeouts?: ServerTimeouts
-  /** Spans for requests, cycles and AiFi calls (see startTracing); none by default. Shut down by its creator. */
+  /** Request spans (see startTracing); none by default. Shut down by its creator. */
   tracing?: Tracing
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The per-session write queues: how much work is in flight, for draining and for tests. */
-    sessionQueues: PatchQueue
+    /** The per-session drains: how much work is in flight, for draining and for tests. */
+    sessionQueues: Pick<Drainer, 'inFlight' | 'activeSessions'>
   }
 }
 
@@ -92,40 +72,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // (they were parsed on the way in) and could strip fields AiFi added, which must pass through.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data))
 
-  const metrics = options.metrics ?? createMetrics()
-  if (options.metrics === undefined) app.addHook('onClose', async () => metrics.close())
-  const lock = options.lock ?? createLocalLock()
+  const { metrics, replica } = options
   const clock = options.clock ?? systemClock
-  const client = createAifiClient({
-    baseUrl: options.aifiBaseUrl,
-    timeoutMs: config.upstreamTimeoutMs,
-    dispatcher: options.dispatcher,
-    tracing,
-    onAttempt: (op, status, seconds) => {
-      metrics.upstreamRequests.inc({ op, status })
-      metrics.upstreamDuration.observe({ op }, seconds)
-    },
-  })
-  app.addHook('onClose', () => client.close())
-
-  const retryPolicy = defaultRetryPolicy(config.upstreamRetries)
-  const upstream = createUpstream({
-    client,
-    limiter: options.limiter ?? createRateLimiter(config.aifiMaxRps),
-    retryPolicy,
-    authMode: options.auth.mode,
-    metrics,
-  })
-  const cycle = createMergeCycle({ upstream, lock, logger: app.log, metrics, retryPolicy, clock, tracing })
-  // Forward mode coalesces within a process only: a caller's token, which authorizes its write, never goes to Redis.
-  const queues =
-    options.sharedInbox !== undefined && options.auth.mode === 'service'
-      ? options.sharedInbox({ runTaken: cycle.runTaken, reserveCycle: upstream.reserveCycle, maxBatch: config.maxBatch })
-      : createSessionQueues({ maxBatch: config.maxBatch, runBatch: cycle.runBatch })
-  app.decorate('sessionQueues', queues)
+  app.decorate('sessionQueues', replica.drainer)
   await app.register(gracefulShutdown, { delayMs: config.shutdownDelayMs, graceMs: config.shutdownGraceMs })
-  const service = createSessionService({ upstream, queues })
-  const contexts = createContextFactory({ requestDeadlineMs: config.requestDeadlineMs, lockWaitMs: config.lockWaitMs, clock, tracing })
+  const contexts = createContextFactory({ requestDeadlineMs: config.requestDeadlineMs, lockWaitMs: config.lockWaitMs, clock, traceOf: tracing.traceOf })
 
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
@@ -140,15 +91,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(async (api) => {
     api.addHook('onRequest', refuseWhileDraining)
     await api.register(sessionRoutes, {
-      service,
+      service: replica.service,
       contexts,
       authenticate: createAuthenticator(options.auth),
       metrics,
-      idempotency: options.idempotency ?? createMemoryIdempotencyStore(),
+      idempotency: replica.coordination.idempotency,
       maxDepth: config.maxDepth,
     })
   })
-  await app.register(operationsRoutes, { metrics, lock, isDraining: () => app.isDraining() })
+  await app.register(operationsRoutes, { metrics, isReady: replica.coordination.isReady, isDraining: () => app.isDraining() })
   registerMethodNotAllowed()
   return app
 }

@@ -46,6 +46,18 @@ const catalogue = {
     message: 'Redis, which replicas share for locks and the AiFi quota, does not answer: retry later',
     retryAfterSeconds: 1,
   },
+  E_QUOTA_EXHAUSTED: {
+    status: 503,
+    message: "The caller's share of AiFi's quota cannot serve this patch before its deadline: nothing was written, retry later",
+    retryAfterSeconds: 1,
+    refusal: true,
+  },
+  E_COORDINATION_LOST: {
+    status: 503,
+    message:
+      'Redis failed after the patch was queued, and its outcome cannot be learned: it may have been applied. Read the session, or retry with the same Idempotency-Key',
+    retryAfterSeconds: 1,
+  },
   E_SHUTTING_DOWN: {
     status: 503,
     message: 'The proxy is shutting down, retry on another instance',

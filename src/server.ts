@@ -1,9 +1,10 @@
 import type { AddressInfo } from 'node:net'
 import { buildApp } from './app.ts'
-import { ConfigError, loadConfig } from './config.ts'
-import { createCoordination } from './redis/coordination.ts'
+import { composeReplica, createLocalCoordination, type Coordination } from './composition.ts'
+import { ConfigError, loadConfig, type Config } from './config.ts'
+import { systemClock } from './deadline.ts'
 import { createLogger } from './logger.ts'
-import { createMetrics } from './metrics.ts'
+import { createMetrics, type Metrics } from './metrics.ts'
 import { exitOnShutdownSignals } from './shutdown.ts'
 import { startTracing } from './tracing/start-tracing.ts'
 import { demoBanner, resolveUpstreamTarget } from './upstream-target.ts'
@@ -13,34 +14,37 @@ async function main(): Promise<void> {
   const logger = createLogger(config)
   const target = await resolveUpstreamTarget(config)
   const metrics = createMetrics()
-  const coordination = await createCoordination(config, { logger, metrics, aifiOrigin: new URL(target.baseUrl).origin })
   const tracing = await startTracing(config, logger)
-  const app = await buildApp({
-    config,
-    aifiBaseUrl: target.baseUrl,
-    auth: target.auth,
-    lock: coordination.lock,
-    idempotency: coordination.idempotency,
-    limiter: coordination.limiter,
-    sharedInbox: coordination.sharedInbox,
-    metrics,
-    loggerInstance: logger,
-    tracing,
-  })
+  const shared = await connectCoordination(config, { logger, metrics, aifiOrigin: new URL(target.baseUrl).origin })
+  const { coordination } = shared
+  const replica = composeReplica(config, { aifiBaseUrl: target.baseUrl, auth: target.auth, coordination, metrics, tracing, clock: systemClock, logger })
+  const app = await buildApp({ config, auth: target.auth, replica, metrics, loggerInstance: logger, tracing })
   // Exports the spans still buffered, the drain's last requests included.
   app.addHook('onClose', () => tracing.shutdown())
   app.addHook('onClose', async () => {
-    await coordination.close()
+    await replica.close()
+    await shared.close()
     await target.close()
+    metrics.close()
   })
 
-  exitOnShutdownSignals(app, { onGraceRanOut: () => coordination.lock.releaseAll() })
+  exitOnShutdownSignals(app, { onGraceRanOut: () => coordination.releaseAll() })
 
   await app.listen({ port: config.port, host: config.host })
   if (target.demo !== undefined) {
     logger.warn('AIFI_BASE_URL is unset: the upstream is the embedded AiFi simulator, not AiFi')
     process.stdout.write(`${demoBanner((app.server.address() as AddressInfo).port, target.demo)}\n`)
   }
+}
+
+/** What replicas share: Redis with REDIS_URL; without it, memory, and the Redis client is not even loaded (about 10 MB). */
+async function connectCoordination(
+  config: Config,
+  deps: { logger: ReturnType<typeof createLogger>; metrics: Metrics; aifiOrigin: string },
+): Promise<{ coordination: Coordination; close(): Promise<void> }> {
+  if (config.redisUrl === undefined) return { coordination: createLocalCoordination(config), close: async () => {} }
+  const { connectRedisCoordination } = await import('./redis/redis-coordination.ts')
+  return connectRedisCoordination({ ...config, redisUrl: config.redisUrl }, deps)
 }
 
 main().catch((error: unknown) => {

@@ -12,10 +12,9 @@ import {
   type WriteStep,
 } from '../src/coordinator/attempt-decision.ts'
 import { planBatch } from '../src/coordinator/batch-plan.ts'
-import { createDeadline } from '../src/deadline.ts'
 import { ProxyError } from '../src/errors.ts'
 import { computeEtag } from '../src/merge/index.ts'
-import type { PatchContext } from '../src/request-context.ts'
+import type { PatchRecord } from '../src/coordinator/patch-record.ts'
 import type { Session, SessionPatchBody } from '../src/schemas.ts'
 
 // The cycle's decisions without a socket: a read, the plan, what the write did, and what each patch gets.
@@ -23,18 +22,18 @@ import type { Session, SessionPatchBody } from '../src/schemas.ts'
 const session: Session = { sessionId: 's', metadata: { events: [{ eventId: 'e1' }], a: 1 } }
 const currentEtag = computeEtag(session.metadata)
 
-function patch(label: string, body: SessionPatchBody, ifMatch?: string): PatchContext {
+function patch(label: string, body: SessionPatchBody, ifMatch?: string): PatchRecord {
   return {
+    id: label,
     requestId: label,
-    caller: { name: 'tester', authorization: 'Bearer x', scope: 'key:tester' },
-    deadline: createDeadline(10_000),
+    caller: 'tester',
+    scope: 'key:tester',
     sessionId: 's',
     body,
-    ifMatch,
-    dryRun: false,
-    turnDeadline: createDeadline(10_000),
+    ifMatch: ifMatch ?? null,
     receivedAt: 0,
-    idempotency: undefined,
+    turnAt: Date.now() + 10_000,
+    deadlineAt: Date.now() + 10_000,
   }
 }
 
@@ -52,7 +51,7 @@ function outcomes(decision: AttemptDecision): Record<string, string> {
   )
 }
 
-const ids = (patches: PatchContext[]) => patches.map((each) => each.requestId)
+const ids = (patches: PatchRecord[]) => patches.map((each) => each.requestId)
 const failed = (error: unknown): WriteStep => ({ kind: 'failed', failure: classifyFailure(error, 'service') })
 
 // `first` applies; `stale` fails If-Match against the state after `first`; `fraud` applies; `deep` is refused.
@@ -64,7 +63,7 @@ const batch = () => startCycle([first, stale, fraud])
 test('a plan with nothing to write answers noop, or applied for a patch whose earlier write may have landed', () => {
   const again = patch('again', { metadata: { a: 1 } })
   const landed = patch('landed', { metadata: { a: 1 } })
-  const state: CycleState = { pending: [again, landed], mayHaveLanded: new Set([landed]), ambiguousWrites: 1 }
+  const state: CycleState = { pending: [again, landed], mayHaveLanded: new Set([landed.id]), ambiguousWrites: 1 }
   const decision = decide(state, { kind: 'nothing-to-write' })
   assert.deepEqual(outcomes(decision), { again: 'ok:noop', landed: 'ok:applied' })
   assert.equal(decision.next.kind, 'done')
@@ -72,7 +71,7 @@ test('a plan with nothing to write answers noop, or applied for a patch whose ea
 
 test('If-Match is judged against the state each patch meets, and not again once its write may have landed', () => {
   assert.deepEqual(
-    plannedPatches({ pending: [stale], mayHaveLanded: new Set([stale]), ambiguousWrites: 1 }).map((planned) => planned.checkIfMatch),
+    plannedPatches({ pending: [stale], mayHaveLanded: new Set([stale.id]), ambiguousWrites: 1 }).map((planned) => planned.checkIfMatch),
     [false],
   )
   const plan = planBatch(session, plannedPatches(batch()))
@@ -100,7 +99,7 @@ test('an ambiguous write re-runs its applied patches after a backoff, marked as 
   assert.equal(decision.next.kind, 'after-backoff')
   if (decision.next.kind !== 'after-backoff') return
   assert.deepEqual(ids(decision.next.state.pending), ['first', 'fraud'])
-  assert.deepEqual(ids([...decision.next.state.mayHaveLanded]), ['first', 'fraud'])
+  assert.deepEqual([...decision.next.state.mayHaveLanded], ['first', 'fraud'])
   assert.equal(decision.next.state.ambiguousWrites, 1)
 
   const exhausted = decide({ ...decision.next.state, ambiguousWrites: 3 }, failed(new UpstreamTimeoutError('write')), 3)

@@ -4,14 +4,15 @@ import { test, type TestContext } from 'node:test'
 import { loadConfig } from '../src/config.ts'
 import { createLogger } from '../src/logger.ts'
 import { createMetrics } from '../src/metrics.ts'
-import { createCoordination } from '../src/redis/coordination.ts'
+import { connectRedisCoordination } from '../src/redis/redis-coordination.ts'
+import { sessionTag } from '../src/redis/redis-keys.ts'
 import type { JsonObject } from '../src/schemas.ts'
 import { startSimulator, type Simulator } from '../src/simulator/simulator.ts'
 import { patchSession, startTestApp, until } from './helper.ts'
 import { REDIS_URL, type ServerProcess, connectTestRedis, patchOverHttp, startReplicaProcess } from './cluster-helper.ts'
 
 const LOCK_TTL_MS = 1_500
-const lockKey = (id: string) => `aifi-merge-proxy:lock:${id}`
+const lockKey = (id: string) => `aifi-merge-proxy:lock:${sessionTag(id)}`
 
 /** A replica as its own process, on the shared Redis and the test's simulator. */
 function startReplica(t: TestContext, simulator: Simulator, env: Record<string, string> = {}): Promise<ServerProcess> {
@@ -31,8 +32,9 @@ test('a replica killed while holding a session lock: another replica writes that
   // A survivor in this process, on the same Redis keys as the replica process.
   const config = loadConfig({ AIFI_BASE_URL: simulator.url, REDIS_URL, LOCK_TTL_MS: String(LOCK_TTL_MS), LOG_LEVEL: 'silent' })
   const metrics = createMetrics()
-  const coordination = await createCoordination(config, { logger: createLogger(config), metrics, aifiOrigin: new URL(simulator.url).origin })
-  t.after(() => coordination.close())
+  const shared = await connectRedisCoordination({ ...config, redisUrl: config.redisUrl! }, { logger: createLogger(config), metrics, aifiOrigin: new URL(simulator.url).origin })
+  t.after(() => shared.close())
+  const { coordination } = shared
   await until(() => coordination.lock.isReady())
   const survivor = await startTestApp(t, { simulator, lock: coordination.lock, metrics, env: { LOCK_TTL_MS: String(LOCK_TTL_MS) } })
 

@@ -6,13 +6,11 @@ import { createInterface } from 'node:readline'
 import type { TestContext } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { createClient, type RedisClientType } from 'redis'
-import { systemClock } from '../src/deadline.ts'
+import { loadConfig } from '../src/config.ts'
 import { createLogger } from '../src/logger.ts'
-import { boundRedisCalls } from '../src/redis/bounded-redis.ts'
-import { createRedisIdempotencyStore } from '../src/redis/redis-idempotency-store.ts'
-import { createRedisLock } from '../src/redis/redis-lock.ts'
-import { createRedisQuota } from '../src/redis/redis-quota.ts'
-import { createSharedInbox, type SharedInboxFactory } from '../src/redis/shared-inbox.ts'
+import { createMetrics } from '../src/metrics.ts'
+import { createRedisCoordination as createRedisCoordinationIn } from '../src/redis/redis-coordination.ts'
+import { sessionTag } from '../src/redis/redis-keys.ts'
 import type { JsonObject } from '../src/schemas.ts'
 import type { Simulator } from '../src/simulator/simulator.ts'
 import { CALLER_AUTH, CALLER_SECRET, SESSIONS } from './helper.ts'
@@ -52,42 +50,37 @@ export async function connectSecondClient(t: TestContext, client: RedisClientTyp
 }
 
 /**
- * Lock, idempotency store and AiFi quota on a key prefix of this test's own, so tests never see each other's keys.
- * The quota's rate is AIFI_MAX_RPS for every app that shares it (`maxRps`, default 20).
+ * What replicas share in Redis, built by the production function (src/redis/redis-coordination.ts) on the test's
+ * Redis, under a key prefix of the test's own so tests never see each other's keys. Every app started with it
+ * is a replica with an inbox of its own, named `replica-1`, `replica-2`, …; `listening()` resolves once they all
+ * hear their settlements. The quota's rate is AIFI_MAX_RPS for every app that shares it (`maxRps`, default 20).
  */
-export function createRedisCoordination(client: RedisClientType, options: { ttlMs?: number; prefix?: string; maxRps?: number } = {}) {
+export async function createRedisCoordination(
+  t: TestContext,
+  client: RedisClientType,
+  options: { ttlMs?: number; prefix?: string; maxRps?: number; subscriber?: RedisClientType; replicaName?: string } = {},
+) {
   const prefix = options.prefix ?? `test:${randomUUID()}:`
-  const logger = createLogger({ logLevel: 'silent' })
-  const bounded = boundRedisCalls(client, 500)
-  const lock = createRedisLock({ client: bounded, ttlMs: options.ttlMs ?? 30_000, logger, keyPrefix: `${prefix}lock:` })
-  const idempotency = createRedisIdempotencyStore({ client: bounded, runningTtlMs: 35_000, keyPrefix: `${prefix}idem:` })
-  const limiter = createRedisQuota({ client: bounded, ratePerSecond: options.maxRps ?? 20, aifiOrigin: 'http://aifi.test', keyPrefix: `${prefix}quota:` })
-  return { lock, idempotency, limiter, lockKey: (sessionId: string) => `${prefix}lock:${sessionId}`, prefix }
-}
-
-/**
- * The shared inbox of src/redis/shared-inbox.ts for apps in this process that share `coordination`: each app
- * (replica) gets an inbox of its own, listening for its settlements on `subscriber`.
- */
-export function sharedInboxFor(coordination: ReturnType<typeof createRedisCoordination>, client: RedisClientType, subscriber: RedisClientType) {
+  const subscriber = options.subscriber ?? (await connectSecondClient(t, client))
+  const config = loadConfig({ LOG_LEVEL: 'silent', LOCK_TTL_MS: String(options.ttlMs ?? 30_000), AIFI_MAX_RPS: String(options.maxRps ?? 20) })
+  const metrics = createMetrics()
   let replicas = 0
-  const factory: SharedInboxFactory = (cycle) => {
-    const inbox = createSharedInbox({
-      ...cycle,
-      client: boundRedisCalls(client, 500),
-      subscribe: (channel, onMessage) => subscriber.subscribe(channel, onMessage),
-      lock: coordination.lock,
-      retentionMs: 60_000,
-      clock: systemClock,
-      logger: createLogger({ logLevel: 'silent' }),
-      replicaId: `replica-${++replicas}`,
-      keyPrefix: `${coordination.prefix}inbox:`,
-    })
-    listening.push(inbox.listen())
-    return inbox
-  }
-  const listening: Array<Promise<void>> = []
-  return { factory, listening: () => Promise.all(listening) }
+  const coordination = createRedisCoordinationIn(config, { client, subscriber }, {
+    logger: createLogger({ logLevel: 'silent' }),
+    metrics,
+    aifiOrigin: 'http://aifi.test',
+    keyPrefix: prefix,
+    nameReplica: () => options.replicaName ?? `replica-${++replicas}`,
+  })
+  t.after(async () => {
+    await coordination.close()
+    metrics.close()
+  })
+  return Object.assign(coordination, {
+    prefix,
+    lockKey: (sessionId: string) => `${prefix}lock:${sessionTag(sessionId)}`,
+    queueKey: (sessionId: string) => `${prefix}inbox:${sessionTag(sessionId)}:queue`,
+  })
 }
 
 export const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0

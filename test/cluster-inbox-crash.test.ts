@@ -6,7 +6,8 @@ import type { RedisClientType } from 'redis'
 import { loadConfig } from '../src/config.ts'
 import { createLogger } from '../src/logger.ts'
 import { createMetrics } from '../src/metrics.ts'
-import { createCoordination } from '../src/redis/coordination.ts'
+import { connectRedisCoordination } from '../src/redis/redis-coordination.ts'
+import { sessionTag } from '../src/redis/redis-keys.ts'
 import type { JsonObject } from '../src/schemas.ts'
 import { startSimulator, type Simulator } from '../src/simulator/simulator.ts'
 import { captureLogs, patchSession, startTestApp, until, upstreamCalls } from './helper.ts'
@@ -17,7 +18,7 @@ import { REDIS_URL, type ServerProcess, connectTestRedis, patchOverHttp, startRe
 // same Redis keys.
 
 const LOCK_TTL_MS = 1_500
-const lockKey = (id: string) => `aifi-merge-proxy:lock:${id}`
+const lockKey = (id: string) => `aifi-merge-proxy:lock:${sessionTag(id)}`
 const inboxKey = (id: string) => `aifi-merge-proxy:inbox:${id}`
 
 function startReplica(t: TestContext, simulator: Simulator, env: Record<string, string> = {}): Promise<ServerProcess> {
@@ -27,11 +28,11 @@ function startReplica(t: TestContext, simulator: Simulator, env: Record<string, 
 async function startSurvivor(t: TestContext, simulator: Simulator, loggerInstance?: FastifyBaseLogger) {
   const env = { AIFI_BASE_URL: simulator.url, REDIS_URL, LOCK_TTL_MS: String(LOCK_TTL_MS), LOG_LEVEL: 'silent' }
   const config = loadConfig(env)
-  const coordination = await createCoordination(config, { logger: createLogger(config), metrics: createMetrics(), aifiOrigin: new URL(simulator.url).origin })
-  t.after(() => coordination.close())
+  const shared = await connectRedisCoordination({ ...config, redisUrl: config.redisUrl! }, { logger: createLogger(config), metrics: createMetrics(), aifiOrigin: new URL(simulator.url).origin })
+  t.after(() => shared.close())
+  const { coordination } = shared
   await until(() => coordination.lock.isReady())
-  const { lock, limiter, idempotency, sharedInbox } = coordination
-  return startTestApp(t, { simulator, lock, limiter, idempotency, sharedInbox, env, loggerInstance })
+  return startTestApp(t, { simulator, coordination, env, loggerInstance })
 }
 
 

@@ -2,14 +2,11 @@ import assert from 'node:assert/strict'
 import { test, type TestContext } from 'node:test'
 import type { FastifyBaseLogger } from 'fastify'
 import type { RedisClientType } from 'redis'
-import { systemClock } from '../src/deadline.ts'
-import { boundRedisCalls } from '../src/redis/bounded-redis.ts'
-import { createRedisLock } from '../src/redis/redis-lock.ts'
-import { createSharedInbox } from '../src/redis/shared-inbox.ts'
+import { createLocalCoordination } from '../src/composition.ts'
 import type { JsonObject } from '../src/schemas.ts'
 import { startSimulator, type Simulator } from '../src/simulator/simulator.ts'
 import { captureLogs, patchSession, startTestApp, until, upstreamCalls, type TestApp } from './helper.ts'
-import { connectSecondClient, connectTestRedis, createRedisCoordination, sharedInboxFor } from './cluster-helper.ts'
+import { connectTestRedis, createRedisCoordination } from './cluster-helper.ts'
 
 // One queue per session across replicas: apps in this process sharing one Redis and one simulator, each with an
 // inbox of its own, as replicas behind a round-robin balancer would be.
@@ -22,14 +19,12 @@ async function startReplicas(
   env: Record<string, string> = {},
   loggerInstance?: FastifyBaseLogger,
 ) {
-  const coordination = createRedisCoordination(redis)
-  const subscriber = await connectSecondClient(t, redis)
-  const inbox = sharedInboxFor(coordination, redis, subscriber)
+  const coordination = await createRedisCoordination(t, redis, { maxRps: 1000 })
   const replicas: TestApp[] = []
   for (let i = 0; i < count; i++) {
-    replicas.push(await startTestApp(t, { simulator, lock: coordination.lock, limiter: coordination.limiter, sharedInbox: inbox.factory, loggerInstance, env: { AIFI_MAX_RPS: '1000', ...env } }))
+    replicas.push(await startTestApp(t, { simulator, coordination, loggerInstance, env: { AIFI_MAX_RPS: '1000', ...env } }))
   }
-  await inbox.listening()
+  await coordination.listening?.()
   // The inbox's keys live under this test's own prefix.
   return Object.assign(replicas, { inboxPrefix: `${coordination.prefix}inbox:` })
 }
@@ -166,13 +161,9 @@ test('an Idempotency-Key retried on another replica is answered from the first, 
   const setup = await redisAndSimulator(t)
   if (setup === undefined) return
   const { redis, simulator } = setup
-  const coordination = createRedisCoordination(redis)
-  const subscriber = await connectSecondClient(t, redis)
-  const inbox = sharedInboxFor(coordination, redis, subscriber)
-  const [a, b] = await Promise.all(
-    [0, 1].map(() => startTestApp(t, { simulator, lock: coordination.lock, limiter: coordination.limiter, idempotency: coordination.idempotency, sharedInbox: inbox.factory })),
-  )
-  await inbox.listening()
+  const coordination = await createRedisCoordination(t, redis)
+  const [a, b] = await Promise.all([0, 1].map(() => startTestApp(t, { simulator, coordination })))
+  await coordination.listening?.()
   const id = simulator.seededSessionIds[0]!
   const headers = { 'idempotency-key': 'order-7-promo' }
 
@@ -195,7 +186,7 @@ test('the inbox leaves nothing in Redis that does not expire', async (t) => {
   await hotSession(replicas, simulator, id, 30)
 
   const keys = await redis.keys(`${replicas.inboxPrefix}*`)
-  assert.ok(keys.some((key) => key.includes(':settled:')), 'settlements are kept for callers that look them up')
+  assert.ok(keys.some((key) => key.includes(':entry:')), 'settlements are kept for callers that look them up')
   for (const key of keys) {
     const ttl = await redis.pTTL(key)
     assert.ok(ttl > 0 && ttl <= 60_000, `${key} expires (PTTL ${ttl})`)
@@ -206,9 +197,12 @@ test('in forward mode patches coalesce within their replica only: no caller toke
   let inboxes = 0
   const { app, simulator } = await startTestApp(t, {
     auth: 'forward',
-    sharedInbox: () => {
-      inboxes++
-      throw new Error('forward mode must not use the shared inbox')
+    coordination: {
+      ...createLocalCoordination({ aifiMaxRps: 20 }),
+      sharedInbox: () => {
+        inboxes++
+        throw new Error('forward mode must not use the shared inbox')
+      },
     },
   })
   const id = simulator.seededSessionIds[0]!
@@ -221,37 +215,21 @@ test('a replica that missed its settlements’ message reads them back once the 
   const setup = await redisAndSimulator(t)
   if (setup === undefined) return
   const { redis, simulator } = setup
-  const coordination = createRedisCoordination(redis)
-  const subscriber = await connectSecondClient(t, redis)
+  const coordination = await createRedisCoordination(t, redis, { maxRps: 1000 })
   const logs = captureLogs('info')
   const env = { AIFI_MAX_RPS: '1000', REQUEST_DEADLINE_MS: '30000' }
-  const holder = await startTestApp(t, {
-    simulator,
-    lock: coordination.lock,
-    limiter: coordination.limiter,
-    sharedInbox: sharedInboxFor(coordination, redis, subscriber).factory,
-    loggerInstance: logs.logger,
-    env,
-  })
+  const holder = await startTestApp(t, { simulator, coordination, loggerInstance: logs.logger, env })
+  await coordination.listening?.()
   // The deaf replica hears no settlement, and waits for the lock only once the holder has written its patch.
   let holderWrote!: () => void
   const written = new Promise<void>((resolve) => (holderWrote = resolve))
-  const deafLock = createRedisLock({ client: boundRedisCalls(redis, 500), ttlMs: 1_500, logger: logs.logger, keyPrefix: `${coordination.prefix}lock:` })
+  const deafSubscriber = { isReady: true, subscribe: async () => {}, on: () => {}, once: () => {} } as unknown as RedisClientType
+  const deafShared = await createRedisCoordination(t, redis, { maxRps: 1000, prefix: coordination.prefix, subscriber: deafSubscriber, ttlMs: 1_500, replicaName: 'deaf' })
+  const deafLock = deafShared.lock
   const deaf = await startTestApp(t, {
     simulator,
-    limiter: coordination.limiter,
-    sharedInbox: (cycle) =>
-      createSharedInbox({
-        ...cycle,
-        client: boundRedisCalls(redis, 500),
-        subscribe: async () => {},
-        lock: { ...deafLock, acquire: async (sessionId, maxWaitMs) => (await written, deafLock.acquire(sessionId, maxWaitMs)) },
-        retentionMs: 60_000,
-        clock: systemClock,
-        logger: logs.logger,
-        replicaId: 'deaf',
-        keyPrefix: `${coordination.prefix}inbox:`,
-      }),
+    coordination: deafShared,
+    lock: { ...deafLock, acquire: async (sessionId: string, maxWaitMs: number) => (await written, deafLock.acquire(sessionId, maxWaitMs)) },
     env,
   })
   simulator.setLatency({ op: 'read', ms: 200 })
@@ -260,7 +238,7 @@ test('a replica that missed its settlements’ message reads them back once the 
   const first = patchSession(holder.app, id, { metadata: { first: true } })
   await until(() => upstreamCalls(simulator, 'GET') === 1)
   const fromDeaf = patchSession(deaf.app, id, { metadata: { deaf: true } })
-  await until(async () => (await redis.lLen(`${coordination.prefix}inbox:${id}`)) === 1)
+  await until(async () => (await redis.lLen(coordination.queueKey(id))) === 1)
   const second = patchSession(holder.app, id, { metadata: { second: true } })
   await until(() => upstreamCalls(simulator, 'PATCH') === 2)
   holderWrote()

@@ -12,9 +12,9 @@ test('three replicas sharing Redis keep AiFi under AIFI_MAX_RPS together: no 503
   const rps = 40
   const simulator = await startSimulator({ port: 0, rateLimitRps: rps })
   t.after(() => simulator.close())
-  const shared = createRedisCoordination(redis, { maxRps: rps })
+  const shared = await createRedisCoordination(t, redis, { maxRps: rps })
   const env = { AIFI_MAX_RPS: String(rps) }
-  const replicas = await Promise.all([1, 2, 3].map(() => startTestApp(t, { simulator, env, lock: shared.lock, limiter: shared.limiter })))
+  const replicas = await Promise.all([1, 2, 3].map(() => startTestApp(t, { simulator, env, coordination: shared })))
   // Distinct sessions, so nothing coalesces: 45 cycles, 90 calls, about two seconds at 40 per second.
   const sessions = Array.from({ length: 45 }, (_, index) => simulator.createSession({ metadata: { events: [], n: index } }).sessionId!)
 
@@ -54,8 +54,8 @@ test('an AiFi 503 with Retry-After pauses every replica sharing the quota, not o
   if (redis === undefined) return
   const simulator = await startSimulator({ port: 0 })
   t.after(() => simulator.close())
-  const shared = createRedisCoordination(redis)
-  const [first, second] = await Promise.all([1, 2].map(() => startTestApp(t, { simulator, lock: shared.lock, limiter: shared.limiter })))
+  const shared = await createRedisCoordination(t, redis)
+  const [first, second] = await Promise.all([1, 2].map(() => startTestApp(t, { simulator, coordination: shared })))
   const [one, two] = [simulator.createSession({ metadata: {} }).sessionId!, simulator.createSession({ metadata: {} }).sessionId!]
   simulator.injectFault({ op: 'write', kind: 'status', status: 503, count: 1, headers: { 'retry-after': '2' } })
 

@@ -20,8 +20,8 @@ test('/healthz and /readyz answer 200 without credentials when the proxy can ser
 test('/readyz is 503 while the configured Redis is down, and 200 again once it answers', async (t) => {
   const client = await connectTestRedis(t)
   if (client === undefined) return
-  const { lock, idempotency } = createRedisCoordination(client)
-  const { app } = await startTestApp(t, { lock, idempotency })
+  const shared = await createRedisCoordination(t, client)
+  const { app } = await startTestApp(t, { coordination: shared })
   assert.equal((await app.inject('/readyz')).statusCode, 200)
 
   client.destroy()

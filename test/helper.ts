@@ -5,20 +5,21 @@ import { Writable } from 'node:stream'
 import type { TestContext } from 'node:test'
 import type { FastifyBaseLogger, FastifyInstance, FastifyServerOptions } from 'fastify'
 import type { Dispatcher } from 'undici'
-import type { RateLimiter } from '../src/aifi/rate-limiter.ts'
-import { buildApp, type AppOptions } from '../src/app.ts'
+import { buildApp } from '../src/app.ts'
+import { composeReplica, createLocalCoordination, type Coordination } from '../src/composition.ts'
 import { ConfigError, loadConfig, type Config } from '../src/config.ts'
 import type { SessionLock } from '../src/coordinator/session-lock.ts'
-import type { Clock } from '../src/deadline.ts'
+import { systemClock, type Clock } from '../src/deadline.ts'
 import { createLogger } from '../src/logger.ts'
 import type { AuthSettings } from '../src/http/auth.ts'
 import type { ServerTimeouts } from '../src/http/server-timeouts.ts'
 import type { IdempotencyStore } from '../src/idempotency/idempotency-store.ts'
-import type { Metrics } from '../src/metrics.ts'
+import { createMetrics, type Metrics } from '../src/metrics.ts'
+import type { QuotaStore } from '../src/quota/quota.ts'
 import { SESSIONS_PATH } from '../src/schemas.ts'
 import type { RequestLogEntry } from '../src/simulator/counters.ts'
 import { startSimulator, type Simulator, type SimulatorOptions } from '../src/simulator/simulator.ts'
-import type { Tracing } from '../src/tracing/tracing.ts'
+import { noTracing, type Tracing } from '../src/tracing/tracing.ts'
 
 export const CALLER_SECRET = 'test-secret:with-colon'
 export const CALLER_AUTH = `Bearer ${CALLER_SECRET}`
@@ -29,10 +30,14 @@ export interface TestAppOptions {
   simulator?: Simulator
   simulatorOptions?: SimulatorOptions
   auth?: 'service' | 'forward'
+  /** What the app shares with other replicas (see cluster-helper.ts); this process's own memory by default. */
+  coordination?: Coordination
+  /** Replaces the coordination's lock, e.g. with one that misbehaves. */
   lock?: SessionLock
-  sharedInbox?: AppOptions['sharedInbox']
+  /** Replaces the coordination's quota store. */
+  quota?: QuotaStore
+  /** Replaces the coordination's Idempotency-Key store. */
   idempotency?: IdempotencyStore
-  limiter?: RateLimiter
   metrics?: Metrics
   logger?: FastifyServerOptions['logger']
   /** A logger writing to a stream the test reads (see createLogger). */
@@ -64,20 +69,38 @@ export async function startTestApp(t: TestContext, options: TestAppOptions = {})
   const auth: AuthSettings = forward
     ? { mode: 'forward' }
     : { mode: 'service', callerKeys: config.callerKeys!, upstreamToken: config.aifiApiToken! }
-  const app = await buildApp({
-    config,
+  const coordination: Coordination = {
+    ...(options.coordination ?? createLocalCoordination(config)),
+    ...(options.lock ? { lock: options.lock } : {}),
+    ...(options.quota ? { quota: options.quota } : {}),
+    ...(options.idempotency ? { idempotency: options.idempotency } : {}),
+  }
+  const metrics = options.metrics ?? createMetrics()
+  const tracing = options.tracing ?? noTracing
+  // The same composition root as src/server.ts.
+  const replica = composeReplica(config, {
     aifiBaseUrl: simulator.url,
     auth,
-    lock: options.lock,
-    sharedInbox: options.sharedInbox,
-    idempotency: options.idempotency,
-    limiter: options.limiter,
-    metrics: options.metrics,
-    serverTimeouts: options.serverTimeouts,
+    coordination,
+    metrics,
+    tracing,
+    clock: options.clock ?? systemClock,
+    logger: options.loggerInstance ?? createLogger({ logLevel: 'silent' }),
     dispatcher: options.dispatcher,
+  })
+  const app = await buildApp({
+    config,
+    auth,
+    replica,
+    metrics,
+    serverTimeouts: options.serverTimeouts,
     clock: options.clock,
-    tracing: options.tracing,
+    tracing,
     ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: options.logger ?? false }),
+  })
+  app.addHook('onClose', async () => {
+    await replica.close()
+    if (options.metrics === undefined) metrics.close()
   })
   t.after(async () => {
     await app.close()

@@ -14,7 +14,7 @@ const stores: Array<[string, StoreFactory]> = [
     'in Redis',
     async (t) => {
       const redis = await connectTestRedis(t)
-      return redis && createRedisCoordination(redis).idempotency
+      return redis && (await createRedisCoordination(t, redis)).idempotency
     },
   ],
 ]

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { test } from 'node:test'
-import type { RateLimiter } from '../src/aifi/rate-limiter.ts'
+import type { QuotaStore } from '../src/quota/quota.ts'
 import { createLogger } from '../src/logger.ts'
 import { createRedisLock, type LockRedisClient } from '../src/redis/redis-lock.ts'
 import { ACQUIRE_LOCK } from '../src/redis/scripts.ts'
@@ -16,7 +16,7 @@ test('two replicas sharing Redis lose no key and never write one session at once
   const simulator = await startSimulator({ port: 0 })
   t.after(() => simulator.close())
   simulator.setLatency({ op: 'all', ms: 3 })
-  const shared = createRedisCoordination(redis)
+  const shared = await createRedisCoordination(t, redis)
   const replicaA = await startTestApp(t, { simulator, lock: shared.lock })
   const replicaB = await startTestApp(t, { simulator, lock: shared.lock })
   const id = simulator.seededSessionIds[0]!
@@ -35,8 +35,8 @@ test('two replicas sharing Redis lose no key and never write one session at once
 test('a lock left by a crashed replica is taken once it expires; waiting is bounded by LOCK_WAIT_MS', async (t) => {
   const redis = await connectTestRedis(t)
   if (redis === undefined) return
-  const shared = createRedisCoordination(redis)
-  const { app, simulator } = await startTestApp(t, { lock: shared.lock, env: { LOCK_WAIT_MS: '150' } })
+  const shared = await createRedisCoordination(t, redis)
+  const { app, simulator } = await startTestApp(t, { coordination: shared, env: { LOCK_WAIT_MS: '150' } })
   const id = simulator.seededSessionIds[0]!
 
   await redis.set(shared.lockKey(id), 'crashed-replica', { expiration: { type: 'PX', value: 5_000 } })
@@ -56,8 +56,8 @@ test('a lock left by a crashed replica is taken once it expires; waiting is boun
 test('a lease lost during the read sends no write; the cycle runs again under a new lease', async (t) => {
   const redis = await connectTestRedis(t)
   if (redis === undefined) return
-  const shared = createRedisCoordination(redis)
-  const { app, simulator } = await startTestApp(t, { lock: shared.lock })
+  const shared = await createRedisCoordination(t, redis)
+  const { app, simulator } = await startTestApp(t, { coordination: shared })
   const id = simulator.seededSessionIds[0]!
   simulator.setLatency({ op: 'read', ms: 150 })
 
@@ -76,13 +76,13 @@ test('a lease lost during the read sends no write; the cycle runs again under a 
 test('release deletes only its own lock', async (t) => {
   const redis = await connectTestRedis(t)
   if (redis === undefined) return
-  const shared = createRedisCoordination(redis)
+  const shared = await createRedisCoordination(t, redis)
   const lease = await shared.lock.acquire('s1', 100)
   assert.ok(lease)
-  assert.equal(await lease.confirm([]), true)
+  assert.equal(await lease.confirm(), true)
   assert.equal(await shared.lock.acquire('s1', 50), undefined, 'held: a second acquire waits, then gives up')
   await redis.set(shared.lockKey('s1'), 'someone-else')
-  assert.equal(await lease.confirm([]), false)
+  assert.equal(await lease.confirm(), false)
   await lease.release()
   assert.equal(await redis.get(shared.lockKey('s1')), 'someone-else')
 })
@@ -91,7 +91,7 @@ test('/readyz reports Redis', async (t) => {
   const redis = await connectTestRedis(t)
   if (redis === undefined) return
   const own = await connectSecondClient(t, redis)
-  const { app } = await startTestApp(t, { lock: createRedisCoordination(own).lock })
+  const { app } = await startTestApp(t, { coordination: await createRedisCoordination(t, own) })
   const ready = await app.inject({ method: 'GET', url: '/readyz' })
   assert.equal(ready.statusCode, 200)
   own.destroy()
@@ -103,8 +103,8 @@ test('/readyz reports Redis', async (t) => {
 test('after a lost lease the re-run judges If-Match again, so another replica\'s write is not overwritten', async (t) => {
   const redis = await connectTestRedis(t)
   if (redis === undefined) return
-  const shared = createRedisCoordination(redis)
-  const { app, simulator } = await startTestApp(t, { lock: shared.lock })
+  const shared = await createRedisCoordination(t, redis)
+  const { app, simulator } = await startTestApp(t, { coordination: shared })
   const session = simulator.createSession({ metadata: { events: [], a: 1 } })
   const id = session.sessionId!
   const etag = String((await getSession(app, id)).headers.etag)
@@ -131,8 +131,8 @@ test('a stalled Redis answers 503 E_COORDINATION_UNAVAILABLE promptly instead of
   if (redis === undefined) return
   const admin = await connectSecondClient(t, redis)
   const probe = await connectSecondClient(t, redis)
-  const shared = createRedisCoordination(redis)
-  const { app, simulator } = await startTestApp(t, { lock: shared.lock })
+  const shared = await createRedisCoordination(t, redis)
+  const { app, simulator } = await startTestApp(t, { coordination: shared })
   await admin.sendCommand(['CLIENT', 'PAUSE', '3000', 'WRITE'])
   // A write of the test's own is held by the pause too, so it settles when the pause ends: the answer must come first.
   const pauseEnded = probe.set(`test:${randomUUID()}:probe`, '1', { expiration: { type: 'PX', value: 1_000 } }).then(() => 'the pause ended')
@@ -197,24 +197,24 @@ test('a waiting replica wakes on the published release, not by polling Redis', a
 test('a cycle whose callers all gave up during the token wait hands its lease back at once', async (t) => {
   const redis = await connectTestRedis(t)
   if (redis === undefined) return
-  const shared = createRedisCoordination(redis, { ttlMs: 60_000 })
+  const shared = await createRedisCoordination(t, redis, { ttlMs: 60_000 })
   let openGate!: () => void
   const gate = new Promise<void>((resolve) => (openGate = resolve))
   let tokensGranted!: () => void
   const granted = new Promise<void>((resolve) => (tokensGranted = resolve))
   let reservations = 0
   // The first reservation is held until the test opens the gate; the ones after it are granted at once.
-  const limiter: RateLimiter = {
-    async reserve() {
+  const quota: QuotaStore = {
+    async book() {
       if (++reservations === 1) {
         await gate
         setImmediate(tokensGranted)
       }
-      return { granted: true, waitedMs: 0 }
+      return { granted: true, waitMs: 0 }
     },
     pause: async () => {},
   }
-  const { app, simulator } = await startTestApp(t, { lock: shared.lock, limiter, env: { LOCK_WAIT_MS: '300' } })
+  const { app, simulator } = await startTestApp(t, { coordination: shared, quota, env: { LOCK_WAIT_MS: '300' } })
   const id = simulator.seededSessionIds[0]!
 
   const abandoned = await patchSession(app, id, { metadata: { first: 'A' } })

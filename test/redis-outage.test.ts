@@ -5,7 +5,7 @@ import { createClient } from 'redis'
 import { loadConfig } from '../src/config.ts'
 import { createLogger } from '../src/logger.ts'
 import { createMetrics } from '../src/metrics.ts'
-import { createCoordination } from '../src/redis/coordination.ts'
+import { connectRedisCoordination } from '../src/redis/redis-coordination.ts'
 import type { JsonObject } from '../src/schemas.ts'
 import { startSimulator } from '../src/simulator/simulator.ts'
 import { freePort, hasRedisServer, startRedisServer } from './cluster-helper.ts'
@@ -22,9 +22,10 @@ test('Redis down: 503 E_COORDINATION_UNAVAILABLE at once, readyz 503, nothing wr
   t.after(() => simulator.close())
   const config = loadConfig({ AIFI_BASE_URL: simulator.url, REDIS_URL: `redis://127.0.0.1:${port}`, LOG_LEVEL: 'silent' })
   const metrics = createMetrics()
-  const coordination = await createCoordination(config, { logger: createLogger(config), metrics, aifiOrigin: new URL(simulator.url).origin })
-  t.after(() => coordination.close())
-  const { app } = await startTestApp(t, { simulator, metrics, ...coordination })
+  const shared = await connectRedisCoordination({ ...config, redisUrl: config.redisUrl! }, { logger: createLogger(config), metrics, aifiOrigin: new URL(simulator.url).origin })
+  t.after(() => shared.close())
+  const { coordination } = shared
+  const { app } = await startTestApp(t, { simulator, metrics, coordination })
   await until(() => coordination.lock.isReady())
   const id = simulator.createSession({ metadata: { events: [] } }).sessionId!
 
@@ -79,9 +80,10 @@ test('readyz is 503 while the subscribed connection, which carries lock releases
   const simulator = await startSimulator({ port: 0 })
   t.after(() => simulator.close())
   const config = loadConfig({ AIFI_BASE_URL: simulator.url, REDIS_URL: `redis://127.0.0.1:${port}`, LOG_LEVEL: 'silent' })
-  const coordination = await createCoordination(config, { logger: createLogger(config), metrics: createMetrics(), aifiOrigin: new URL(simulator.url).origin })
-  t.after(() => coordination.close())
-  const { app } = await startTestApp(t, { simulator, ...coordination })
+  const shared = await connectRedisCoordination({ ...config, redisUrl: config.redisUrl! }, { logger: createLogger(config), metrics: createMetrics(), aifiOrigin: new URL(simulator.url).origin })
+  t.after(() => shared.close())
+  const { coordination } = shared
+  const { app } = await startTestApp(t, { simulator, coordination })
   await until(async () => (await app.inject('/readyz')).statusCode === 200)
   const admin = createClient({ url: `redis://127.0.0.1:${port}` })
   admin.on('error', () => {})

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { parseRetryAfter } from '../src/aifi/aifi-client.ts'
-import { createRateLimiter } from '../src/aifi/rate-limiter.ts'
 import { backoffMs, withRetries, type RetryPolicy } from '../src/aifi/retry.ts'
 import { classifyFailure } from '../src/aifi/failure-table.ts'
 import { DeadlineExceededError, UpstreamBadResponseError, UpstreamHttpError, UpstreamTimeoutError } from '../src/aifi/upstream-errors.ts'
-import { createDeadline } from '../src/deadline.ts'
+import { createMemoryQuota } from '../src/quota/memory-quota.ts'
+import { createDeadline, delay } from '../src/deadline.ts'
 
 const policy = (random: () => number, retries = 3): RetryPolicy => ({
   retries,
@@ -33,7 +33,7 @@ test('withRetries retries transient failures only, at most `retries` times', asy
     if (calls < 3) throw new UpstreamHttpError('read', 502, undefined, undefined)
     return 'ok'
   }
-  assert.equal(await withRetries(flaky, { policy: policy(() => 0), deadline: createDeadline(5_000) }), 'ok')
+  assert.equal(await withRetries(flaky, { policy: policy(() => 0), deadline: createDeadline(5_000), delay }), 'ok')
   assert.equal(calls, 3)
 
   calls = 0
@@ -41,7 +41,7 @@ test('withRetries retries transient failures only, at most `retries` times', asy
     calls++
     throw new UpstreamHttpError('read', 404, undefined, undefined)
   }
-  await assert.rejects(withRetries(refused, { policy: policy(() => 0), deadline: createDeadline(5_000) }), UpstreamHttpError)
+  await assert.rejects(withRetries(refused, { policy: policy(() => 0), deadline: createDeadline(5_000), delay }), UpstreamHttpError)
   assert.equal(calls, 1, 'a 404 is final')
 
   calls = 0
@@ -49,7 +49,7 @@ test('withRetries retries transient failures only, at most `retries` times', asy
     calls++
     throw Object.assign(new Error('reset'), { code: 'ECONNRESET' })
   }
-  await assert.rejects(withRetries(down, { policy: policy(() => 0, 2), deadline: createDeadline(5_000) }))
+  await assert.rejects(withRetries(down, { policy: policy(() => 0, 2), deadline: createDeadline(5_000), delay }))
   assert.equal(calls, 3)
 })
 
@@ -59,9 +59,9 @@ test('withRetries stops when the next wait would pass the deadline', async () =>
     calls++
     throw new UpstreamHttpError('read', 503, undefined, 10)
   }
-  await assert.rejects(withRetries(throttled, { policy: policy(() => 0), deadline: createDeadline(1_000) }), UpstreamHttpError)
+  await assert.rejects(withRetries(throttled, { policy: policy(() => 0), deadline: createDeadline(1_000), delay }), UpstreamHttpError)
   assert.equal(calls, 1)
-  await assert.rejects(withRetries(throttled, { policy: policy(() => 0), deadline: createDeadline(0) }), DeadlineExceededError)
+  await assert.rejects(withRetries(throttled, { policy: policy(() => 0), deadline: createDeadline(0), delay }), DeadlineExceededError)
 })
 
 test('one function maps every upstream failure to its documented error, never a 500', () => {
@@ -104,10 +104,10 @@ test('Retry-After is read as seconds or as an HTTP date', () => {
 
 test('the rate limiter spaces calls at the configured rate, reserves a cycle at once, and refuses waits past the bound', async () => {
   let now = 0
-  const limiter = createRateLimiter(20, 2, () => now)
-  const acquire = async (tokens: number, maxWaitMs: number) => (await limiter.reserve(tokens, maxWaitMs, 'Bearer t')).granted
+  const limiter = createMemoryQuota(20, { burst: 2, now: () => now })
+  const acquire = async (tokens: number, maxWaitMs: number) => (await limiter.book(tokens, maxWaitMs)).granted
   const waitFor = async (tokens: number) => {
-    const refused = await limiter.reserve(tokens, -1, 'Bearer t')
+    const refused = await limiter.book(tokens, -1)
     return refused.granted ? 0 : Math.round(refused.retryAfterMs)
   }
   // A full bucket lets one cycle (read + write) through at once.
@@ -127,9 +127,9 @@ test('the rate limiter spaces calls at the configured rate, reserves a cycle at 
 
 test('a pause holds every reservation until it ends, then lets the rate through again', async () => {
   let now = 0
-  const limiter = createRateLimiter(20, 4, () => now)
-  await limiter.pause('Bearer t', 2_000)
-  assert.deepEqual(await limiter.reserve(2, 1_000, 'Bearer t'), { granted: false, retryAfterMs: 2_000 })
+  const limiter = createMemoryQuota(20, { burst: 4, now: () => now })
+  await limiter.pause(2_000)
+  assert.deepEqual(await limiter.book(2, 1_000), { granted: false, retryAfterMs: 2_000 })
   now = 2_000
-  assert.deepEqual(await limiter.reserve(2, 0, 'Bearer t'), { granted: true, waitedMs: 0 })
+  assert.deepEqual(await limiter.book(2, 0), { granted: true, waitMs: 0 })
 })

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { buildApp } from '../src/app.ts'
+import { buildLocalApp } from '../src/local-app.ts'
 import { loadConfig } from '../src/config.ts'
 import { resolveUpstreamTarget } from '../src/upstream-target.ts'
 
@@ -9,7 +9,7 @@ test('the embedded simulator accepts the configured AIFI_API_TOKEN, so PROXY_API
   const target = await resolveUpstreamTarget(config)
   t.after(() => target.close())
   assert.deepEqual(target.auth, { mode: 'service', callerKeys: config.callerKeys, upstreamToken: 'configured-token' })
-  const app = await buildApp({ config, aifiBaseUrl: target.baseUrl, auth: target.auth })
+  const app = await buildLocalApp(config, target)
   t.after(() => app.close())
   const response = await app.inject({
     method: 'PATCH',

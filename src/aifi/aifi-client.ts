@@ -1,10 +1,9 @@
 import { Pool } from 'undici'
 import type { Dispatcher } from 'undici'
 import { parseJsonLeniently } from '../merge/index.ts'
-import type { RequestContext } from '../request-context.ts'
 import { SESSIONS_PATH, sessionListSchema, sessionSchema, type Session, type SessionPatchBody } from '../schemas.ts'
-import { noTracing, type Tracing } from '../tracing/tracing.ts'
 import { outcomeLabel } from './failure-table.ts'
+import { noUpstreamTracer, type UpstreamCallContext, type UpstreamTracer } from './upstream-call.ts'
 import { UpstreamBadResponseError, UpstreamHttpError, UpstreamTimeoutError, type UpstreamOp } from './upstream-errors.ts'
 
 export interface AifiClientOptions {
@@ -15,7 +14,7 @@ export interface AifiClientOptions {
   dispatcher?: Dispatcher
   onAttempt?: (op: UpstreamOp, outcome: string, seconds: number) => void
   /** A span per attempt, whose traceparent goes to AiFi (docs/operations.md#traces). */
-  tracing?: Tracing
+  tracer?: UpstreamTracer
 }
 
 export type AifiClient = ReturnType<typeof createAifiClient>
@@ -23,7 +22,7 @@ export type AifiClient = ReturnType<typeof createAifiClient>
 export function createAifiClient(options: AifiClientOptions) {
   const base = new URL(options.baseUrl)
   const basePath = base.pathname.replace(/\/+$/, '')
-  const tracing = options.tracing ?? noTracing
+  const tracer = options.tracer ?? noUpstreamTracer
   const dispatcher =
     options.dispatcher ??
     new Pool(base.origin, {
@@ -33,11 +32,11 @@ export function createAifiClient(options: AifiClientOptions) {
       bodyTimeout: options.timeoutMs,
     })
 
-  async function call(op: UpstreamOp, method: 'GET' | 'PATCH', path: string, context: RequestContext, body?: unknown) {
+  async function call(op: UpstreamOp, method: 'GET' | 'PATCH', path: string, context: UpstreamCallContext, body?: unknown) {
     // Each attempt is bounded by the configured timeout and by what is left of the request's deadline.
     const timeoutMs = Math.max(1, Math.min(context.deadline.remainingMs(), options.timeoutMs))
     const started = performance.now()
-    const span = tracing.startUpstreamCall(op, method, base.origin + basePath + path, context.trace)
+    const span = tracer.startUpstreamCall(op, method, base.origin + basePath + path, context.trace)
     const attempted = (outcome: string) => {
       options.onAttempt?.(op, outcome, (performance.now() - started) / 1000)
       span.end(outcome)
@@ -54,7 +53,7 @@ export function createAifiClient(options: AifiClientOptions) {
         path: basePath + path,
         headers: {
           accept: 'application/json',
-          authorization: context.caller.authorization,
+          authorization: context.authorization,
           'x-request-id': context.requestId,
           ...span.headers,
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
@@ -86,7 +85,7 @@ export function createAifiClient(options: AifiClientOptions) {
      * AiFi documents no single-session GET, so the list endpoint is filtered by `sessionToken` (the same UUID
      * as `sessionId`, docs/aifi-upstream.md). `count=2` exposes an ambiguous id instead of silently taking one.
      */
-    async readSession(sessionId: string, context: RequestContext): Promise<Session | undefined> {
+    async readSession(sessionId: string, context: UpstreamCallContext): Promise<Session | undefined> {
       const query = new URLSearchParams({ sessionToken: sessionId, count: '2' })
       const payload = await call('read', 'GET', `${SESSIONS_PATH}?${query}`, context)
       const list = sessionListSchema.safeParse(payload)
@@ -99,7 +98,7 @@ export function createAifiClient(options: AifiClientOptions) {
       return session.data
     },
 
-    async writeSession(sessionId: string, body: SessionPatchBody, context: RequestContext): Promise<Session> {
+    async writeSession(sessionId: string, body: SessionPatchBody, context: UpstreamCallContext): Promise<Session> {
       const payload = await call('write', 'PATCH', `${SESSIONS_PATH}/${encodeURIComponent(sessionId)}`, context, body)
       const session = sessionSchema.safeParse(payload)
       if (!session.success) throw new UpstreamBadResponseError('write', 'the updated session has an unexpected shape')

@@ -1,4 +1,4 @@
-import { delay, type Deadline } from '../deadline.ts'
+import type { Deadline } from '../deadline.ts'
 import { FAILURE_TABLE, failureKind, retryAfterOf } from './failure-table.ts'
 import { DeadlineExceededError } from './upstream-errors.ts'
 
@@ -36,7 +36,7 @@ export function backoffMs(policy: RetryPolicy, retryNumber: number, retryAfter: 
  */
 export async function withRetries<T>(
   attempt: () => Promise<T>,
-  options: { policy: RetryPolicy; deadline: Deadline; beforeRetry?: () => Promise<void> },
+  options: { policy: RetryPolicy; deadline: Deadline; delay: (ms: number) => Promise<void>; beforeRetry?: () => Promise<void> },
 ): Promise<T> {
   const { policy, deadline } = options
   for (let retryNumber = 0; ; retryNumber++) {
@@ -47,7 +47,7 @@ export async function withRetries<T>(
       if (FAILURE_TABLE[failureKind(error)].read === 'fail' || retryNumber >= policy.retries) throw error
       const waitMs = backoffMs(policy, retryNumber, retryAfterOf(error))
       if (waitMs >= deadline.remainingMs()) throw error
-      await delay(waitMs)
+      await options.delay(waitMs)
       await options.beforeRetry?.()
     }
   }

@@ -1,20 +1,20 @@
 import type { ClassifiedFailure } from '../aifi/failure-table.ts'
 import { ProxyError } from '../errors.ts'
 import { computeEtag } from '../merge/index.ts'
-import type { PatchContext } from '../request-context.ts'
 import type { Session } from '../schemas.ts'
 import type { BatchPlan, PlannedPatch } from './batch-plan.ts'
+import type { PatchRecord } from './patch-record.ts'
 import type { Settlement } from './settlement.ts'
 
 /** One session's patches still to settle, and what earlier attempts of their cycle left behind. */
 export interface CycleState {
   /** In arrival order. */
-  pending: PatchContext[]
+  pending: PatchRecord[]
   /**
    * Patches held by a write that may have landed: their If-Match is not judged again (a re-run must not turn
    * the caller's own landed write into a 412), and a re-run that finds nothing to change still answers `applied`.
    */
-  mayHaveLanded: ReadonlySet<PatchContext>
+  mayHaveLanded: ReadonlySet<string>
   /** Ambiguous write failures so far: re-runs are bounded like read retries. */
   ambiguousWrites: number
 }
@@ -39,24 +39,24 @@ export type NextAttempt =
   | { kind: 'one-by-one'; states: CycleState[] }
 
 export interface AttemptDecision {
-  settled: Array<[PatchContext, Settlement]>
+  settled: Array<[PatchRecord, Settlement]>
   next: NextAttempt
 }
 
-export function startCycle(patches: PatchContext[]): CycleState {
-  return { pending: patches, mayHaveLanded: new Set(), ambiguousWrites: 0 }
+export function startCycle(patches: PatchRecord[], mayHaveLanded: ReadonlySet<string> = new Set()): CycleState {
+  return { pending: patches, mayHaveLanded, ambiguousWrites: 0 }
 }
 
 export function plannedPatches(state: CycleState): PlannedPatch[] {
-  return state.pending.map((patch) => ({ body: patch.body, ifMatch: patch.ifMatch, checkIfMatch: !state.mayHaveLanded.has(patch) }))
+  return state.pending.map((patch) => ({ body: patch.body, ifMatch: patch.ifMatch ?? undefined, checkIfMatch: !state.mayHaveLanded.has(patch.id) }))
 }
 
 /** The patches the plan applies, in arrival order: the callers a write speaks for. */
-export function appliedPatches(state: CycleState, plan: BatchPlan): PatchContext[] {
+export function appliedPatches(state: CycleState, plan: BatchPlan): PatchRecord[] {
   return state.pending.filter((_, index) => plan.verdicts[index]!.kind === 'apply')
 }
 
-export function settleAll(patches: PatchContext[], error: unknown): Array<[PatchContext, Settlement]> {
+export function settleAll(patches: PatchRecord[], error: unknown): Array<[PatchRecord, Settlement]> {
   return patches.map((patch) => [patch, { ok: false, error }])
 }
 
@@ -65,10 +65,10 @@ export function settleAll(patches: PatchContext[], error: unknown): Array<[Patch
  * loop only acts on the answer. `maxReruns` bounds re-runs after ambiguous writes (UPSTREAM_RETRIES).
  */
 export function decideAttempt(state: CycleState, read: Session, plan: BatchPlan, step: WriteStep, maxReruns: number): AttemptDecision {
-  const settled: Array<[PatchContext, Settlement]> = []
-  const applied: PatchContext[] = []
+  const settled: Array<[PatchRecord, Settlement]> = []
+  const applied: PatchRecord[] = []
   // A 412 judged against earlier patches of this batch holds only if those patches land.
-  const preconditionFailed: PatchContext[] = []
+  const preconditionFailed: PatchRecord[] = []
   state.pending.forEach((patch, index) => {
     const verdict = plan.verdicts[index]!
     if (verdict.kind === 'apply') applied.push(patch)
@@ -79,7 +79,7 @@ export function decideAttempt(state: CycleState, read: Session, plan: BatchPlan,
   const settlePreconditionFailed = () => {
     for (const patch of preconditionFailed) settled.push([patch, { ok: false, error: new ProxyError('E_PRECONDITION_FAILED') }])
   }
-  const done = (settle: (patch: PatchContext) => Settlement): AttemptDecision => {
+  const done = (settle: (patch: PatchRecord) => Settlement): AttemptDecision => {
     for (const patch of applied) settled.push([patch, settle(patch)])
     settlePreconditionFailed()
     return { settled, next: { kind: 'done' } }
@@ -89,7 +89,7 @@ export function decideAttempt(state: CycleState, read: Session, plan: BatchPlan,
     case 'nothing-to-write': {
       const etag = computeEtag(read.metadata)
       // After an ambiguous write that did land, the re-run finds nothing to change: still `applied`.
-      return done((patch) => ({ ok: true, result: { session: read, etag, mergeResult: state.mayHaveLanded.has(patch) ? 'applied' : 'noop' } }))
+      return done((patch) => ({ ok: true, result: { session: read, etag, mergeResult: state.mayHaveLanded.has(patch.id) ? 'applied' : 'noop' } }))
     }
     case 'lease-lost':
       return { settled, next: { kind: 'again', state: { ...state, pending: undecided } } }
@@ -108,7 +108,7 @@ export function decideAttempt(state: CycleState, read: Session, plan: BatchPlan,
       }
       if (failure.write === 'rerun' && state.ambiguousWrites < maxReruns) {
         settlePreconditionFailed()
-        const mayHaveLanded = new Set([...state.mayHaveLanded, ...applied])
+        const mayHaveLanded = new Set([...state.mayHaveLanded, ...applied.map((patch) => patch.id)])
         const rerun = { pending: applied, mayHaveLanded, ambiguousWrites: state.ambiguousWrites + 1 }
         return { settled, next: { kind: 'after-backoff', state: rerun, failure } }
       }

@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { levels } from 'pino'
 import { summarizeChanges } from '../merge/index.ts'
-import type { PatchContext } from '../request-context.ts'
+import type { PatchRecord } from './patch-record.ts'
 
 export type AuditOutcome = 'applied' | 'rejected' | 'unverified' | 'failed'
 
@@ -13,7 +13,7 @@ export function logWriteAudit(
   logger: FastifyBaseLogger,
   entry: {
     sessionId: string
-    patches: PatchContext[]
+    patches: PatchRecord[]
     eventsKept: boolean
     fraudRaised: boolean
     outcome: AuditOutcome
@@ -25,7 +25,7 @@ export function logWriteAudit(
   // Summarizing every caller's paths is work on the hot path: skip it when the line would be dropped anyway.
   if ((levels.values[logger.level] ?? Number.POSITIVE_INFINITY) > levels.values[level]!) return
   const callers = entry.patches.map((patch) => ({
-    caller: patch.caller.name,
+    caller: patch.caller,
     requestId: patch.requestId,
     ...(patch.replica === undefined ? {} : { replica: patch.replica }),
     ...summarizeChanges(patch.body.metadata ?? {}),

@@ -1,187 +1,122 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { backoffMs, type RetryPolicy } from '../aifi/retry.ts'
+import type { UpstreamCallContext } from '../aifi/upstream-call.ts'
 import type { Upstream } from '../aifi/upstream.ts'
-import { earliestDeadline, type Clock } from '../deadline.ts'
+import { createDeadline, type Clock, type Deadline } from '../deadline.ts'
 import { ProxyError } from '../errors.ts'
 import type { Metrics } from '../metrics.ts'
-import type { PatchContext } from '../request-context.ts'
-import type { CycleTrace, Tracing } from '../tracing/tracing.ts'
-import { appliedPatches, decideAttempt, plannedPatches, settleAll, startCycle, type CycleState, type WriteStep } from './attempt-decision.ts'
+import { appliedPatches, decideAttempt, plannedPatches, settleAll, startCycle, type AttemptDecision, type CycleState, type WriteStep } from './attempt-decision.ts'
 import { planBatch } from './batch-plan.ts'
-import type { LockLease, SessionLock } from './session-lock.ts'
-import type { Settlement } from './settlement.ts'
+import { summarizeCycle, type CycleTrace, type CycleTracer } from './cycle-trace.ts'
+import type { TakenBatch } from './inbox.ts'
+import type { PatchRecord, Settlements } from './patch-record.ts'
 import { createVerifiedWrite } from './verified-write.ts'
 
 export interface MergeCycleDeps {
   upstream: Upstream
-  lock: SessionLock
   logger: FastifyBaseLogger
   metrics: Metrics
   /** Bounds re-runs after ambiguous writes the way it bounds read retries. */
   retryPolicy: RetryPolicy
   clock: Clock
-  /** A span per cycle, parent of its upstream calls (docs/operations.md#traces). */
-  tracing: Tracing
+  tracer: CycleTracer
+  /** Service mode: every AiFi call carries the proxy's own token, whoever's patches the batch holds. */
+  serviceAuthorization: string | undefined
 }
 
-/** One session's waiting patches, as the queue offers them to the cycle. */
-export interface BatchSource {
-  /** The oldest waiting patch: its deadlines bound the wait for the turn, its credentials are the batch's. */
-  head(): PatchContext | undefined
-  /** Takes up to `count` patches (MAX_BATCH by default) in arrival order, ending their wait for a turn. */
-  take(count?: number): PatchContext[]
+/** A taken batch and what its drain holds for it: the lease (behind confirmWrite) and the quota (behind payAttempt). */
+export interface CycleRun {
+  sessionId: string
+  batch: TakenBatch
+  waits: { turnWaitMs: number; quotaWaitMs: number }
+  traceOf(id: string): UpstreamCallContext['trace']
+  /** The Authorization a caller of this process sent (forward mode); it never leaves the process. */
+  credentialsOf(record: PatchRecord): string | undefined
+  /** Pays the quota for a further attempt's read and write; the first attempt's was paid before the batch was taken. */
+  payAttempt(maxWaitMs: number): Promise<number>
+  /** Right before a write: the lease is still held and renewed, and the ids the write carries are recorded. */
+  confirmWrite(ids: readonly string[]): Promise<boolean>
 }
 
-export type RunBatch = (source: BatchSource) => Promise<Map<PatchContext, Settlement>>
-
-/** A batch the shared inbox took from Redis, with its lease and tokens already held (src/redis/shared-inbox.ts). */
-export interface TakenBatch {
-  patches: PatchContext[]
-  lease: LockLease
-  /** Where a re-run of this batch takes its lease. */
-  lock: SessionLock
-  /** Patches a crashed holder's write may already have carried: their If-Match is not judged again. */
-  mayHaveLanded: ReadonlySet<PatchContext>
-  turnWaitMs: number
-  quotaWaitMs: number
-}
-
-export interface MergeCycle {
-  /** One batch from an in-process queue: turn, lock and tokens, then the batch is taken and run. */
-  runBatch: RunBatch
-  /** A batch that is already taken, with its lease and its first attempt's tokens. */
-  runTaken(taken: TakenBatch): Promise<Map<PatchContext, Settlement>>
-}
-
-type Settled = Array<[PatchContext, Settlement]>
+export type MergeCycle = ReturnType<typeof createMergeCycle>
 
 /**
- * The read-merge-write cycle for one batch of one session's patches (docs/consistency.md#the-merge-cycle): turn,
- * lock, tokens, then the batch is taken (late binding: every patch that arrived while the cycle waited joins it),
- * read, plan, write, verify. What each outcome means is decided by decideAttempt; this loop only acts on it.
+ * The read-merge-write cycle for one taken batch of one session's patches (docs/consistency.md#the-merge-cycle),
+ * under one held lease: read, plan, write, verify, and again after an ambiguous write or a batch AiFi refused.
+ * What each outcome means is decided by decideAttempt; this loop only acts on it. Resolves with every patch's
+ * settlement, or 'lease-lost' when a write could not be confirmed: nothing more was sent, and the batch stays
+ * taken for the next holder.
  */
-export function createMergeCycle(deps: MergeCycleDeps): MergeCycle {
-  const { upstream, metrics, retryPolicy, clock, tracing } = deps
+export function createMergeCycle(deps: MergeCycleDeps) {
+  const { upstream, metrics, retryPolicy, clock, tracer } = deps
   const writeVerified = createVerifiedWrite(deps)
 
-  async function runBatch(source: BatchSource) {
-    const settlements = new Map<PatchContext, Settlement>()
-    const settle = (settled: Settled) => settled.forEach(([patch, settlement]) => settlements.set(patch, settlement))
-    for (let head = source.head(); head !== undefined; head = source.head()) {
-      let lease: LockLease | undefined
-      try {
-        lease = await deps.lock.acquire(head.sessionId, Math.min(head.deadline.remainingMs(), head.turnDeadline.remainingMs()))
-      } catch (error) {
-        settle(settleAll(source.take(), error))
-        break
-      }
-      if (lease === undefined) {
-        // The head's turn ran out; unless its own timer already answered it, this does. The next head tries anew.
-        if (source.head() === head) settle(settleAll(source.take(1), new ProxyError('E_LOCK_TIMEOUT')))
-        continue
-      }
-      const turnWaitMs = clock.now() - head.receivedAt
-      const askedForTokens = clock.now()
-      try {
-        await upstream.reserveCycle(head)
-      } catch (error) {
-        settle(settleAll(source.take(), error))
-        await lease.release()
-        break
-      }
-      const quotaWaitMs = clock.now() - askedForTokens
-      const patches = source.take()
-      if (patches.length === 0) {
-        // Every patch's wait for its turn ran out during the token wait, and each has had its answer.
-        await lease.release()
-        break
-      }
-      const ran = await runTaken({ patches, lease, lock: deps.lock, mayHaveLanded: new Set(), turnWaitMs, quotaWaitMs })
-      ran.forEach((settlement, patch) => settlements.set(patch, settlement))
-      break
-    }
-    return settlements
-  }
-
-  async function runTaken(taken: TakenBatch) {
-    const { patches } = taken
-    const settlements = new Map<PatchContext, Settlement>()
-    const settle = (settled: Settled) => settled.forEach(([patch, settlement]) => settlements.set(patch, settlement))
-    const cycle = tracing.startCycle()
-    cycle.waited('turn', taken.turnWaitMs)
-    cycle.waited('quota', taken.quotaWaitMs)
-    cycle.serve(patches)
-    metrics.batchSize.observe(patches.length)
-    for (const patch of patches) metrics.lockWait.observe((clock.now() - patch.receivedAt) / 1000)
-    try {
-      await run({ ...startCycle(patches), mayHaveLanded: taken.mayHaveLanded }, settle, cycle, taken.lock, taken.lease)
-    } finally {
-      cycle.end(settlements)
-    }
-    return settlements
-  }
-
-  return { runBatch, runTaken }
-
-  /** Runs a cycle to the end. `held`: the first attempt's lease, with its tokens already reserved. */
-  async function run(start: CycleState, settle: (settled: Settled) => void, cycle: CycleTrace, lock: SessionLock, held?: LockLease): Promise<void> {
-    let state = start
-    while (state.pending.length > 0) {
-      const { pending } = state
-      const deadline = earliestDeadline(pending.map((patch) => patch.deadline))
-      const prepaid = held !== undefined
-      let lease = held
-      held = undefined
-      const asked = clock.now()
-      try {
-        lease ??= await lock.acquire(pending[0]!.sessionId, deadline.remainingMs())
-      } catch (error) {
-        return settle(settleAll(pending, error))
-      }
-      if (!prepaid) cycle.waited('turn', clock.now() - asked)
-      if (lease === undefined) return settle(settleAll(pending, new ProxyError('E_LOCK_TIMEOUT')))
-
-      let decision
-      try {
-        // The first caller's context goes upstream (its request id, its credentials), bounded by the batch's deadline,
-        // under the cycle's span.
-        decision = await attempt(state, lease, { ...pending[0]!, deadline, trace: cycle.parent }, cycle, prepaid)
-      } catch (error) {
-        decision = { settled: settleAll(pending, error), next: { kind: 'done' as const } }
-      } finally {
-        await lease.release()
-      }
-      settle(decision.settled)
-      const { next } = decision
-      if (next.kind === 'done') return
-      if (next.kind === 'one-by-one') {
-        for (const single of next.states) await run(single, settle, cycle, lock)
-        return
-      }
-      if (next.kind === 'after-backoff') {
-        const waitMs = backoffMs(retryPolicy, next.state.ambiguousWrites - 1, next.failure.retryAfterSeconds)
-        if (waitMs >= deadline.remainingMs()) return settle(settleAll(next.state.pending, next.failure.error))
-        await clock.delay(waitMs)
-      }
-      state = next.state
-    }
-  }
-
-  async function attempt(state: CycleState, lease: LockLease, context: PatchContext, cycle: CycleTrace, prepaid: boolean) {
-    if (!prepaid) {
-      const asked = clock.now()
-      await upstream.reserveCycle(context)
-      cycle.waited('quota', clock.now() - asked)
-    }
-    const session = await upstream.readSession(context.sessionId, context, true)
-    if (session === undefined) return { settled: settleAll(state.pending, new ProxyError('E_SESSION_NOT_FOUND')), next: { kind: 'done' as const } }
+  async function attempt(state: CycleState, run: CycleRun, context: UpstreamCallContext): Promise<AttemptDecision> {
+    const session = await upstream.readSession(run.sessionId, context)
+    if (session === undefined) return { settled: settleAll(state.pending, new ProxyError('E_SESSION_NOT_FOUND')), next: { kind: 'done' } }
     const plan = planBatch(session, plannedPatches(state))
     let step: WriteStep = { kind: 'nothing-to-write' }
     if (plan.write !== undefined) {
-      // The lease may have expired or been taken during the read: another replica could be writing now.
       const writing = appliedPatches(state, plan)
-      step = (await lease.confirm(writing)) ? await writeVerified(plan, writing, context) : { kind: 'lease-lost' }
+      step = (await run.confirmWrite(writing.map((patch) => patch.id))) ? await writeVerified(plan, writing, context) : { kind: 'lease-lost' }
     }
     return decideAttempt(state, session, plan, step, retryPolicy.retries)
   }
+
+  /** The first caller's request id and trace go upstream, bounded by the earliest deadline of the patches. */
+  function callContext(state: CycleState, run: CycleRun, deadline: Deadline, trace: CycleTrace): UpstreamCallContext {
+    const head = state.pending[0]!
+    const authorization = deps.serviceAuthorization ?? run.credentialsOf(head)
+    if (authorization === undefined) throw new ProxyError('E_INTERNAL', { message: 'no credentials for a forwarded patch' })
+    return { requestId: head.requestId, authorization, deadline, trace: trace.parent }
+  }
+
+  async function run(run: CycleRun): Promise<Settlements | 'lease-lost'> {
+    const { patches } = run.batch
+    const settlements: Settlements = new Map()
+    const trace = tracer.startCycle()
+    trace.waited('turn', run.waits.turnWaitMs)
+    trace.waited('quota', run.waits.quotaWaitMs)
+    trace.serve(patches.map((patch) => ({ sessionId: patch.sessionId, requestId: patch.requestId, trace: run.traceOf(patch.id) })))
+    metrics.batchSize.observe(patches.length)
+    for (const patch of patches) metrics.lockWait.observe((clock.now() - patch.receivedAt) / 1000)
+
+    const queue: CycleState[] = [startCycle(patches, run.batch.mayHaveLanded)]
+    let paid = true
+    try {
+      for (let state = queue.shift(); state !== undefined; state = queue.shift()) {
+        while (state.pending.length > 0) {
+          const deadline = createDeadline(Math.min(...state.pending.map((patch) => patch.deadlineAt)) - clock.now(), clock.now)
+          let decision: AttemptDecision
+          try {
+            if (!paid) trace.waited('quota', await run.payAttempt(deadline.remainingMs()))
+            paid = false
+            decision = await attempt(state, run, callContext(state, run, deadline, trace))
+          } catch (error) {
+            decision = { settled: settleAll(state.pending, error), next: { kind: 'done' } }
+          }
+          for (const [patch, settlement] of decision.settled) settlements.set(patch.id, settlement)
+          const { next } = decision
+          if (next.kind === 'again') return 'lease-lost'
+          if (next.kind === 'done') break
+          if (next.kind === 'one-by-one') {
+            queue.unshift(...next.states)
+            break
+          }
+          const waitMs = backoffMs(retryPolicy, next.state.ambiguousWrites - 1, next.failure.retryAfterSeconds)
+          if (waitMs >= deadline.remainingMs()) {
+            for (const [patch, settlement] of settleAll(next.state.pending, next.failure.error)) settlements.set(patch.id, settlement)
+            break
+          }
+          await clock.delay(waitMs)
+          state = next.state
+        }
+      }
+    } finally {
+      trace.end(summarizeCycle(patches.map((patch) => patch.id), settlements))
+    }
+    return settlements
+  }
+
+  return { run }
 }

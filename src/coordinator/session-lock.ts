@@ -1,13 +1,10 @@
-import type { PatchContext } from '../request-context.ts'
-
 /** A held turn to write one session. */
 export interface LockLease {
   /**
    * Checks with the lock's store that this lease is still ours and renews it, right before a write.
    * False once the lease may have passed to someone else: the write must then not be sent (docs/consistency.md#serialization).
-   * `writing`: the patches the write will carry.
    */
-  confirm(writing: readonly PatchContext[]): Promise<boolean>
+  confirm(): Promise<boolean>
   release(): Promise<void>
 }
 

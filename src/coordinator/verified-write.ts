@@ -1,10 +1,11 @@
 import type { FastifyBaseLogger } from 'fastify'
+import type { UpstreamCallContext } from '../aifi/upstream-call.ts'
 import type { Upstream } from '../aifi/upstream.ts'
 import { ProxyError } from '../errors.ts'
 import { findWriteMismatches } from '../merge/index.ts'
 import type { Metrics } from '../metrics.ts'
-import type { PatchContext, RequestContext } from '../request-context.ts'
 import type { BatchPlan } from './batch-plan.ts'
+import type { PatchRecord } from './patch-record.ts'
 import { logWriteAudit, type AuditOutcome } from './audit.ts'
 import type { WriteStep } from './attempt-decision.ts'
 
@@ -15,7 +16,7 @@ import type { WriteStep } from './attempt-decision.ts'
 export function createVerifiedWrite(deps: { upstream: Upstream; logger: FastifyBaseLogger; metrics: Metrics }) {
   const { upstream, logger, metrics } = deps
 
-  return async function writeVerified(plan: BatchPlan, applied: PatchContext[], context: RequestContext): Promise<WriteStep> {
+  return async function writeVerified(plan: BatchPlan, applied: PatchRecord[], context: UpstreamCallContext): Promise<WriteStep> {
     const body = plan.write!
     const sessionId = applied[0]!.sessionId
     const started = performance.now()

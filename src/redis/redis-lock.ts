@@ -3,7 +3,8 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { RedisClientType } from 'redis'
 import type { LockLease, SessionLock } from '../coordinator/session-lock.ts'
 import { systemClock, type Clock } from '../deadline.ts'
-import { ProxyError } from '../errors.ts'
+import { coordinationUnavailable } from './redis-errors.ts'
+import { sessionTag } from './redis-keys.ts'
 import { ACQUIRE_LOCK, EXTEND_LOCK, RELEASE_LOCK } from './scripts.ts'
 
 /** A lease on a session's lock in Redis: what a script that must run only under it checks. */
@@ -50,8 +51,6 @@ export function createRedisLock(options: RedisLockOptions): SessionLock<RedisLea
   const waiters = new Map<string, Set<() => void>>()
   const held = new Set<RedisLease>()
 
-  const unavailable = (cause: unknown) =>
-    new ProxyError('E_COORDINATION_UNAVAILABLE', { message: 'Redis does not answer: the session lock cannot be taken', cause })
 
   /**
    * Starts listening for `key`'s release before the attempt that may fail, so a release published between that
@@ -130,7 +129,7 @@ export function createRedisLock(options: RedisLockOptions): SessionLock<RedisLea
       await options.notices?.subscribe(channel, wakeWaiters)
     },
     async acquire(sessionId, maxWaitMs) {
-      const key = keyPrefix + sessionId
+      const key = keyPrefix + sessionTag(sessionId)
       const token = randomUUID()
       const giveUpAt = clock.now() + maxWaitMs
       for (;;) {
@@ -141,7 +140,7 @@ export function createRedisLock(options: RedisLockOptions): SessionLock<RedisLea
           reply = (await client.eval(ACQUIRE_LOCK, { keys: [key, `${key}:holder`], arguments: [token, String(ttlMs)] })) as [number, number]
         } catch (error) {
           release.stop()
-          throw unavailable(error)
+          throw coordinationUnavailable('the session lock cannot be taken', error)
         }
         const [acquired, detail] = reply
         const remaining = giveUpAt - clock.now()

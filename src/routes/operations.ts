@@ -1,12 +1,12 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import type { SessionLock } from '../coordinator/session-lock.ts'
 import type { Metrics } from '../metrics.ts'
 
 export interface OperationsOptions {
   metrics: Metrics
-  lock: SessionLock
+  /** Whether what replicas share (Redis, with REDIS_URL) answers. */
+  isReady(): Promise<boolean>
   isDraining: () => boolean
 }
 
@@ -26,7 +26,7 @@ const quiet = { requestLogLevel: 'debug' } as const
 
 /** Unauthenticated operations endpoints (docs/http-api.md#operations-endpoints): they reveal no session data. */
 export async function operationsRoutes(app: FastifyInstance, options: OperationsOptions): Promise<void> {
-  const { metrics, lock, isDraining } = options
+  const { metrics, isReady, isDraining } = options
   const routes = app.withTypeProvider<ZodTypeProvider>()
 
   routes.get(
@@ -47,7 +47,7 @@ export async function operationsRoutes(app: FastifyInstance, options: Operations
     },
     async (_request, reply) => {
       const draining = isDraining()
-      const lockReady = await lock.isReady()
+      const lockReady = await isReady()
       const ready = !draining && lockReady
       return reply
         .code(ready ? 200 : 503)

@@ -84,14 +84,14 @@ export async function sessionRoutes(app: FastifyInstance, options: SessionRoutes
     async (request, reply) => {
       checkMetadataPatch(request.body, maxDepth)
       const caller = request.caller!
-      const context = contexts.forPatch(request, caller, {
+      const { context, record } = contexts.forPatch(request, caller, {
         sessionId: request.params.sessionId,
         body: request.body,
         ifMatch: request.headers['if-match'],
-        dryRun: request.query.dryRun === 'true',
-        idempotency: readIdempotencyClaim(request, caller),
       })
-      const outcome = await runIdempotently(idempotency, context.idempotency, request.log, () => service.patchSession(context))
+      const dryRun = request.query.dryRun === 'true'
+      const claim = readIdempotencyClaim(request, caller)
+      const outcome = await runIdempotently(idempotency, claim, request.log, () => service.patchSession(record, context, dryRun))
       if (outcome.kind === 'replay') {
         metrics.requests.inc({ outcome: 'replayed' })
         return sendReplay(reply, outcome.response)

@@ -1,8 +1,5 @@
 import { ROOT_CONTEXT, SpanStatusCode, trace, type Link, type Span, type Tracer } from '@opentelemetry/api'
-import type { Settlement } from '../coordinator/settlement.ts'
-import { ProxyError } from '../errors.ts'
-import type { PatchContext } from '../request-context.ts'
-import type { CycleTrace } from './tracing.ts'
+import type { CycleTrace, ServedPatch } from '../coordinator/cycle-trace.ts'
 
 /** The proxy's own span attributes (docs/operations.md#traces): ids, counts, waits and outcomes, never a value. */
 export const ATTR = {
@@ -17,29 +14,23 @@ export const ATTR = {
 } as const
 
 /**
- * The span is started when the first patches are served, not when the cycle starts: its parent is the first
+ * The span is started when the cycle's batch is served, not when the cycle starts: its parent is the first
  * patch's request span, which is not known before. It is dated from the cycle's start all the same.
  */
 export function createCycleTrace(tracer: Tracer): CycleTrace {
   const startTime = performance.timeOrigin + performance.now()
-  const served: PatchContext[] = []
+  let served = 0
   const waitsMs = { turn: 0, quota: 0 }
   let span: Span | undefined
 
   return {
     serve(patches) {
-      const fresh = patches.filter((patch) => !served.includes(patch))
-      if (fresh.length === 0) return
-      const links = linksTo(span === undefined ? fresh.slice(1) : fresh)
-      if (span === undefined) {
-        const first = fresh[0]!
-        const parent = first.trace === undefined ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, first.trace)
-        const attributes = { [ATTR.sessionId]: first.sessionId, [ATTR.requestId]: first.requestId }
-        span = tracer.startSpan('merge cycle', { startTime, attributes, links }, parent)
-      } else {
-        span.addLinks(links)
-      }
-      served.push(...fresh)
+      const [first, ...others] = patches
+      if (span !== undefined || first === undefined) return
+      const parent = first.trace === undefined ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, first.trace)
+      const attributes = { [ATTR.sessionId]: first.sessionId, [ATTR.requestId]: first.requestId }
+      span = tracer.startSpan('merge cycle', { startTime, attributes, links: linksTo(others) }, parent)
+      served = patches.length
     },
     waited(kind, ms) {
       waitsMs[kind] += Math.max(0, ms)
@@ -47,11 +38,10 @@ export function createCycleTrace(tracer: Tracer): CycleTrace {
     get parent() {
       return span?.spanContext()
     },
-    end(settlements) {
+    end({ outcome, errorTypes }) {
       if (span === undefined) return
-      const { outcome, errorTypes } = summarize(served, settlements)
       span.setAttributes({
-        [ATTR.batchSize]: served.length,
+        [ATTR.batchSize]: served,
         [ATTR.turnWaitMs]: waitsMs.turn,
         [ATTR.quotaWaitMs]: waitsMs.quota,
         [ATTR.outcome]: outcome,
@@ -65,27 +55,6 @@ export function createCycleTrace(tracer: Tracer): CycleTrace {
   }
 }
 
-function linksTo(patches: PatchContext[]): Link[] {
+function linksTo(patches: readonly ServedPatch[]): Link[] {
   return patches.flatMap((patch) => (patch.trace === undefined ? [] : [{ context: patch.trace, attributes: { [ATTR.requestId]: patch.requestId } }]))
-}
-
-/**
- * `applied` or `noop` when every patch succeeded (`applied` if any was written), `failed` when none did,
- * `partial` otherwise; with the error types the failed ones were answered with.
- */
-export function summarize(served: readonly PatchContext[], settlements: ReadonlyMap<PatchContext, Settlement>) {
-  let applied = 0
-  let succeeded = 0
-  const errorTypes = new Set<string>()
-  for (const patch of served) {
-    const settlement = settlements.get(patch)
-    if (settlement?.ok === true) {
-      succeeded++
-      if (settlement.result.mergeResult === 'applied') applied++
-    } else {
-      errorTypes.add(settlement?.error instanceof ProxyError ? settlement.error.type : 'E_INTERNAL')
-    }
-  }
-  const outcome = succeeded === served.length ? (applied > 0 ? 'applied' : 'noop') : succeeded === 0 ? 'failed' : 'partial'
-  return { outcome, errorTypes: [...errorTypes].sort() }
 }

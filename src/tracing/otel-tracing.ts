@@ -14,7 +14,8 @@ import {
 } from '@opentelemetry/semantic-conventions'
 import { SESSIONS_PATH } from '../schemas.ts'
 import { ATTR, createCycleTrace } from './cycle-trace.ts'
-import type { TraceParent, Tracing, UpstreamCallTrace } from './tracing.ts'
+import type { TraceParent, UpstreamCallTrace } from '../aifi/upstream-call.ts'
+import type { Tracing } from './tracing.ts'
 
 /**
  * Tracing on (docs/operations.md#traces): request spans from @fastify/otel, and this proxy's own cycle and

@@ -1,0 +1,160 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { TraceParent } from '../aifi/upstream-call.ts'
+import type { Clock } from '../deadline.ts'
+import { ProxyError } from '../errors.ts'
+import type { Quota } from '../quota/quota.ts'
+import { InboxUncertainError, type Inbox, type TakenBatch } from './inbox.ts'
+import type { MergeCycle } from './merge-cycle.ts'
+import type { PatchRecord } from './patch-record.ts'
+import { createPatchAnswers } from './patch-answers.ts'
+import type { LockLease, SessionLock } from './session-lock.ts'
+import type { PatchResult } from './settlement.ts'
+import type { Waiter, WaitingCallers } from './waiting-callers.ts'
+
+// After a Redis fault, a session's drain looks again this much later rather than at once, in a loop.
+const FAULT_BACKOFF_MS = 200
+
+export interface DrainerDeps<Lease extends LockLease> {
+  inbox: Inbox<Lease>
+  lock: SessionLock<Lease>
+  quota: Quota
+  cycle: MergeCycle
+  waiting: WaitingCallers
+  clock: Clock
+  logger: FastifyBaseLogger
+  maxBatch: number
+}
+
+export type Drainer = ReturnType<typeof createDrainer>
+
+/**
+ * Owns every session's drain (docs/consistency.md#the-merge-cycle), the same in one process and across replicas:
+ * a patch is pushed into its session's inbox, and while this process has a patch waiting there it competes for
+ * the session's turn: lock → quota → take (late binding: every patch queued by then joins the batch) → cycle →
+ * settle. Whichever process holds the lock serves the whole inbox, other replicas' patches included.
+ */
+export function createDrainer<Lease extends LockLease>(deps: DrainerDeps<Lease>) {
+  const { inbox, lock, quota, cycle, waiting, clock, logger, maxBatch } = deps
+  const answers = createPatchAnswers({ inbox, waiting, clock })
+  const driving = new Set<string>()
+
+  async function drive(sessionId: string): Promise<void> {
+    if (driving.has(sessionId)) return
+    driving.add(sessionId)
+    try {
+      for (let head = headOf(sessionId); head !== undefined; head = headOf(sessionId)) {
+        const change = waiting.nextChange(sessionId)
+        try {
+          await serveOnce(sessionId, head, change)
+        } catch (error) {
+          // Redis failed mid-step: each waiting patch learns what became of it, then the drain looks again.
+          logger.warn({ err: errorSummary(error), sessionId }, 'a session could not be served: coordination failed')
+          await Promise.all([answers.afterFault(sessionId), clock.delay(FAULT_BACKOFF_MS)])
+        }
+      }
+    } finally {
+      driving.delete(sessionId)
+    }
+  }
+
+  /** The oldest patch of this process's still waiting for some holder to serve it. */
+  const headOf = (sessionId: string) => waiting.ofSession(sessionId).find((waiter) => waiter.state === 'queued' || waiter.state === 'taken')
+
+  async function serveOnce(sessionId: string, head: Waiter, change: Promise<void>): Promise<void> {
+    const { record } = head
+    const waitUntil = head.state === 'taken' ? record.deadlineAt : Math.min(record.turnAt, record.deadlineAt)
+    const lease = await lock.acquire(sessionId, Math.max(0, waitUntil - clock.now()))
+    // The head's turn or deadline ran out: its own timer answers it, or finds it taken.
+    if (lease === undefined) return change
+    try {
+      const turnWaitMs = clock.now() - record.receivedAt
+      let quotaWaitMs: number
+      try {
+        quotaWaitMs = await quota.reserve(2, record.deadlineAt - clock.now())
+      } catch (error) {
+        if (isCoordinationFault(error)) throw error
+        // No slot before the head's deadline: it leaves the inbox with that answer, unless a holder took it.
+        if (head.state === 'taken') return await change
+        return await answers.withdrawOrWait(head, error as ProxyError, 'wait')
+      }
+      const batch = await inbox.take(sessionId, lease, maxBatch)
+      if (batch === undefined) return
+      if (batch.patches.length === 0) {
+        // This process's patches were settled by another holder (and the message missed), or are being run elsewhere.
+        if (!(await answers.fromKept(sessionId))) await change
+        return
+      }
+      await runBatch(sessionId, batch, lease, { turnWaitMs, quotaWaitMs })
+    } finally {
+      await lease.release()
+    }
+  }
+
+  async function runBatch(sessionId: string, batch: TakenBatch, lease: Lease, waits: { turnWaitMs: number; quotaWaitMs: number }) {
+    const local = batch.patches.flatMap((record) => waiting.get(record.id) ?? [])
+    local.forEach((waiter) => waiting.setState(waiter, 'running'))
+    const outcome = await cycle.run({
+      sessionId,
+      batch,
+      waits,
+      traceOf: (id: string): TraceParent | undefined => waiting.get(id)?.trace,
+      credentialsOf: (record: PatchRecord) => waiting.get(record.id)?.authorization,
+      payAttempt: (maxWaitMs: number) => quota.reserve(2, maxWaitMs),
+      confirmWrite: async (ids: readonly string[]) => (await lease.confirm()) && (await inbox.markWriting(sessionId, lease, ids)),
+    })
+    if (outcome === 'lease-lost') {
+      // The batch stays taken: the next holder, maybe this process again, runs it first.
+      local.forEach((waiter) => waiting.setState(waiter, 'taken'))
+      return
+    }
+    const kept = await inbox.settle(sessionId, lease, batch, outcome).catch((error: unknown) => {
+      logger.warn({ err: errorSummary(error), sessionId }, 'a batch could not be settled: the next holder runs it again')
+      return false
+    })
+    for (const [id, settlement] of outcome) {
+      // Unsettled, the batch may run again under another holder: only a success is still the whole truth.
+      waiting.answer(id, kept || settlement.ok ? settlement : { ok: false, error: new ProxyError('E_COORDINATION_LOST') })
+    }
+  }
+
+  return {
+    /** Queues the patch and resolves with its result, or rejects with its own error. */
+    submit(record: PatchRecord, local: { authorization: string; trace: TraceParent | undefined }): Promise<PatchResult> {
+      const { waiter, answer } = waiting.add(record, local)
+      inbox.push(record).then(
+        () => {
+          answers.queued(waiter)
+          void drive(record.sessionId)
+        },
+        async (error: unknown) => {
+          if (!(error instanceof InboxUncertainError)) return void waiting.answer(record.id, { ok: false, error })
+          // The push may still run in Redis: only a withdraw can tell whether the patch is in the inbox.
+          await answers.withdrawOrWait(waiter, unavailable(), 'wait')
+          if (waiting.get(record.id) !== undefined) void drive(record.sessionId)
+        },
+      )
+      return answer
+    },
+    /** Redis failed (a dropped connection, a call that timed out): every waiting patch learns what became of it. */
+    async onCoordinationFault(): Promise<void> {
+      await Promise.all(waiting.sessions().map((sessionId) => answers.afterFault(sessionId)))
+    },
+    /** Patches accepted and not yet answered: what a graceful shutdown drains. */
+    inFlight: () => waiting.count(),
+    /** Sessions with patches waiting in this process. */
+    activeSessions: () => waiting.sessions().length,
+  }
+}
+
+function isCoordinationFault(error: unknown): boolean {
+  return !(error instanceof ProxyError) || error.type === 'E_COORDINATION_UNAVAILABLE'
+}
+
+const unavailable = () => new ProxyError('E_COORDINATION_UNAVAILABLE', { message: 'Redis does not answer: the patch was not queued' })
+
+/** An error's name and code, never its message: a Redis error may quote a script, a JSON error the input. */
+export function errorSummary(error: unknown): { type: string; code?: string } {
+  if (error instanceof ProxyError) return { type: error.type }
+  const { name, code } = error as { name?: string; code?: string }
+  return { type: name ?? typeof error, ...(typeof code === 'string' ? { code } : {}) }
+}

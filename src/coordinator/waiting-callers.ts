@@ -1,0 +1,81 @@
+import type { TraceParent } from '../aifi/upstream-call.ts'
+import type { PatchRecord } from './patch-record.ts'
+import type { PatchResult, Settlement } from './settlement.ts'
+
+/**
+ * Where a waiting patch stands, as this process knows it: its push not yet answered, queued in the inbox, taken
+ * into a batch (by any holder), or in a cycle this process runs.
+ */
+export type WaitState = 'pushing' | 'queued' | 'taken' | 'running'
+
+export interface Waiter {
+  record: PatchRecord
+  state: WaitState
+  /** The Authorization its AiFi calls carry; it never leaves this process. */
+  authorization: string
+  trace: TraceParent | undefined
+  /** Set while a withdraw decides what became of the patch, so two are never under way at once. */
+  resolving: boolean
+  timers: NodeJS.Timeout[]
+}
+
+/**
+ * The callers of this process whose patches wait for a settlement, shared by both inboxes: whoever learns a
+ * patch's outcome (this process's cycle, a settlement message from another replica, a withdraw) answers it here,
+ * by the patch's id, once.
+ */
+export function createWaitingCallers() {
+  const waiters = new Map<string, Waiter & { resolve(result: PatchResult): void; reject(error: unknown): void }>()
+  const bySession = new Map<string, Waiter[]>()
+  const listeners = new Map<string, Set<() => void>>()
+
+  function changed(sessionId: string): void {
+    const waiting = listeners.get(sessionId)
+    listeners.delete(sessionId)
+    waiting?.forEach((listener) => listener())
+  }
+
+  return {
+    add(record: PatchRecord, local: { authorization: string; trace: TraceParent | undefined }): { waiter: Waiter; answer: Promise<PatchResult> } {
+      let waiter!: Waiter
+      const answer = new Promise<PatchResult>((resolve, reject) => {
+        const entry = { record, state: 'pushing' as WaitState, ...local, resolving: false, timers: [], resolve, reject }
+        waiters.set(record.id, entry)
+        bySession.set(record.sessionId, [...(bySession.get(record.sessionId) ?? []), entry])
+        waiter = entry
+      })
+      return { waiter, answer }
+    },
+    get: (id: string): Waiter | undefined => waiters.get(id),
+    /** Answers the patch, unless it already has its answer. */
+    answer(id: string, settlement: Settlement): boolean {
+      const waiter = waiters.get(id)
+      if (waiter === undefined) return false
+      waiters.delete(id)
+      waiter.timers.forEach(clearTimeout)
+      const { sessionId } = waiter.record
+      const queue = bySession.get(sessionId)!.filter((other) => other !== waiter)
+      if (queue.length === 0) bySession.delete(sessionId)
+      else bySession.set(sessionId, queue)
+      if (settlement.ok) waiter.resolve(settlement.result)
+      else waiter.reject(settlement.error)
+      changed(sessionId)
+      return true
+    },
+    setState(waiter: Waiter, state: WaitState): void {
+      waiter.state = state
+      changed(waiter.record.sessionId)
+    },
+    /** This process's waiting patches of the session, in arrival order. */
+    ofSession: (sessionId: string): readonly Waiter[] => bySession.get(sessionId) ?? [],
+    sessions: (): string[] => [...bySession.keys()],
+    /** Resolves at the next change to this process's patches of the session: one added, answered, or moved on. */
+    nextChange(sessionId: string): Promise<void> {
+      return new Promise((resolve) => listeners.set(sessionId, (listeners.get(sessionId) ?? new Set()).add(resolve)))
+    },
+    /** Patches accepted and not yet answered. */
+    count: () => waiters.size,
+  }
+}
+
+export type WaitingCallers = ReturnType<typeof createWaitingCallers>
