@@ -64,8 +64,11 @@ export function createDrainer<Lease extends LockLease>(deps: DrainerDeps<Lease>)
     const { record } = head
     const waitUntil = head.state === 'taken' ? record.deadlineAt : Math.min(record.turnAt, record.deadlineAt)
     const lease = await lock.acquire(sessionId, Math.max(0, waitUntil - clock.now()))
-    // The head's turn or deadline ran out: its own timer answers it, or finds it taken.
-    if (lease === undefined) return change
+    if (lease === undefined) {
+      // The head's turn ran out: it leaves the inbox unapplied, unless a holder took it. Past its deadline, its timer answers.
+      if (head.state === 'queued') return answers.withdrawOrWait(head, new ProxyError('E_LOCK_TIMEOUT'), 'wait')
+      return change
+    }
     try {
       const turnWaitMs = clock.now() - record.receivedAt
       let quotaWaitMs: number
