@@ -71,7 +71,7 @@ export async function startTestApp(t: TestContext, options: TestAppOptions = {})
     : { mode: 'service', callerKeys: config.callerKeys!, upstreamToken: config.aifiApiToken! }
   const coordination: Coordination = {
     ...(options.coordination ?? createLocalCoordination(config)),
-    ...(options.lock ? { lock: options.lock } : {}),
+    ...(options.lock ? { lock: options.lock, isReady: () => options.lock!.isReady() } : {}),
     ...(options.quota ? { quota: options.quota } : {}),
     ...(options.idempotency ? { idempotency: options.idempotency } : {}),
   }

@@ -36,7 +36,7 @@ test('a lock left by a crashed replica is taken once it expires; waiting is boun
   const redis = await connectTestRedis(t)
   if (redis === undefined) return
   const shared = await createRedisCoordination(t, redis)
-  const { app, simulator } = await startTestApp(t, { coordination: shared, env: { LOCK_WAIT_MS: '150' } })
+  const { app, simulator } = await startTestApp(t, { lock: shared.lock, env: { LOCK_WAIT_MS: '150' } })
   const id = simulator.seededSessionIds[0]!
 
   await redis.set(shared.lockKey(id), 'crashed-replica', { expiration: { type: 'PX', value: 5_000 } })
@@ -57,7 +57,7 @@ test('a lease lost during the read sends no write; the cycle runs again under a 
   const redis = await connectTestRedis(t)
   if (redis === undefined) return
   const shared = await createRedisCoordination(t, redis)
-  const { app, simulator } = await startTestApp(t, { coordination: shared })
+  const { app, simulator } = await startTestApp(t, { lock: shared.lock })
   const id = simulator.seededSessionIds[0]!
   simulator.setLatency({ op: 'read', ms: 150 })
 
@@ -91,7 +91,7 @@ test('/readyz reports Redis', async (t) => {
   const redis = await connectTestRedis(t)
   if (redis === undefined) return
   const own = await connectSecondClient(t, redis)
-  const { app } = await startTestApp(t, { coordination: await createRedisCoordination(t, own) })
+  const { app } = await startTestApp(t, { lock: (await createRedisCoordination(t, own)).lock })
   const ready = await app.inject({ method: 'GET', url: '/readyz' })
   assert.equal(ready.statusCode, 200)
   own.destroy()
@@ -104,7 +104,7 @@ test('after a lost lease the re-run judges If-Match again, so another replica\'s
   const redis = await connectTestRedis(t)
   if (redis === undefined) return
   const shared = await createRedisCoordination(t, redis)
-  const { app, simulator } = await startTestApp(t, { coordination: shared })
+  const { app, simulator } = await startTestApp(t, { lock: shared.lock })
   const session = simulator.createSession({ metadata: { events: [], a: 1 } })
   const id = session.sessionId!
   const etag = String((await getSession(app, id)).headers.etag)
@@ -132,7 +132,7 @@ test('a stalled Redis answers 503 E_COORDINATION_UNAVAILABLE promptly instead of
   const admin = await connectSecondClient(t, redis)
   const probe = await connectSecondClient(t, redis)
   const shared = await createRedisCoordination(t, redis)
-  const { app, simulator } = await startTestApp(t, { coordination: shared })
+  const { app, simulator } = await startTestApp(t, { lock: shared.lock })
   await admin.sendCommand(['CLIENT', 'PAUSE', '3000', 'WRITE'])
   // A write of the test's own is held by the pause too, so it settles when the pause ends: the answer must come first.
   const pauseEnded = probe.set(`test:${randomUUID()}:probe`, '1', { expiration: { type: 'PX', value: 1_000 } }).then(() => 'the pause ended')
@@ -214,7 +214,7 @@ test('a cycle whose callers all gave up during the token wait hands its lease ba
     },
     pause: async () => {},
   }
-  const { app, simulator } = await startTestApp(t, { coordination: shared, quota, env: { LOCK_WAIT_MS: '300' } })
+  const { app, simulator } = await startTestApp(t, { lock: shared.lock, quota, env: { LOCK_WAIT_MS: '300' } })
   const id = simulator.seededSessionIds[0]!
 
   const abandoned = await patchSession(app, id, { metadata: { first: 'A' } })
