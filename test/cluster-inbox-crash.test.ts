@@ -19,7 +19,7 @@ import { REDIS_URL, type ServerProcess, connectTestRedis, patchOverHttp, startRe
 
 const LOCK_TTL_MS = 1_500
 const lockKey = (id: string) => `aifi-merge-proxy:lock:${sessionTag(id)}`
-const inboxKey = (id: string) => `aifi-merge-proxy:inbox:${id}`
+const inboxKey = (id: string) => `aifi-merge-proxy:inbox:${sessionTag(id)}:queue`
 
 function startReplica(t: TestContext, simulator: Simulator, env: Record<string, string> = {}): Promise<ServerProcess> {
   return startReplicaProcess(t, simulator, { LOCK_TTL_MS: String(LOCK_TTL_MS), ...env })
