@@ -3,6 +3,7 @@ import type { TakenBatch } from '../coordinator/merge-cycle.ts'
 import type { LockLease, SessionLock } from '../coordinator/session-lock.ts'
 import type { Settlement } from '../coordinator/settlement.ts'
 import { createDeadline, type Clock } from '../deadline.ts'
+import { parseJsonKeepingDigits } from '../merge/index.ts'
 import type { PatchContext } from '../request-context.ts'
 import type { SessionPatchBody } from '../schemas.ts'
 import { encodeBatch } from './inbox-settlements.ts'
@@ -83,7 +84,8 @@ export function createInboxHolder(options: InboxHolderOptions) {
     const batch: Taken = { patches: [], idOf: new Map(), mayHaveLanded: new Set() }
     for (const stored of entries) {
       const [, pushedAt, , deadlineAt, json] = ENTRY.exec(stored)!
-      const data = JSON.parse(json!) as EntryData
+      // Keeping digits: the caller's numbers are written from here (docs/http-api.md#numbers).
+      const data = parseJsonKeepingDigits(json!) as EntryData
       const patch: PatchContext = options.claimLocal(data.id) ?? {
         sessionId,
         requestId: data.requestId,
