@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { getSession, patchSession, startTestApp, upstreamCalls } from './helper.ts'
 
-// docs/aifi-upstream.md#reading-a-session: the item read is the session written. The list is filtered by
+// docs/aifi-upstream.md#how-the-proxy-uses-this-api: the item read is the session written. The list is filtered by
 // sessionToken, so another session whose sessionToken is this id comes back from it and must not be taken.
 
 const victim = { sessionId: 'vict2', sessionToken: 'tok-vict2', metadata: { mine: 'kept', events: [{ eventId: 'v-e1' }] } }

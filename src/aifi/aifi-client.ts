@@ -113,9 +113,10 @@ export function createAifiClient(options: AifiClientOptions) {
 }
 
 /**
- * docs/aifi-upstream.md#reading-a-session: an item is the session only when its sessionId is the id; its sessionToken
- * counts only when it has no sessionId. An item whose sessionToken is the id but whose sessionId names another
- * session is that other session, and merging it into this one would overwrite this one's metadata and events.
+ * docs/aifi-upstream.md#how-the-proxy-uses-this-api: an item is the session only when its sessionId is the id;
+ * its sessionToken counts only when it has no sessionId. An item whose sessionToken is the id but whose sessionId
+ * names another session is that other session, and merging it into this one would overwrite this one's metadata
+ * and events.
  */
 function isSessionNamed(item: Record<string, unknown>, sessionId: string): boolean {
   if (item.sessionId !== undefined && item.sessionId !== null) return item.sessionId === sessionId
