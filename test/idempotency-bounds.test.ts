@@ -101,6 +101,7 @@ for (const [name, createStore] of stores) {
       assert.equal(dryRun.headers['x-merge-result'], 'dry-run')
       assert.equal(dryRun.headers['idempotency-replayed'], undefined, 'a dry run is never replayed')
     }
+    assert.equal((await keyed(app, mine, { d: 1 }, '', {}, '?dryRun=true')).json().type, 'E_INVALID_BODY', "a dry run's key is still checked")
 
     for (let i = 1; i < 4; i++) assert.equal((await keyed(app, mine, { n: i }, `a-${i}`)).headers['idempotency-replayed'], 'true', `a-${i} kept`)
     assert.equal((await keyed(app, theirs, { b: 1 }, 'b-1', OTHER_CALLER)).headers['idempotency-replayed'], 'true')
