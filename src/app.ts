@@ -144,7 +144,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       contexts,
       authenticate: createAuthenticator(options.auth),
       metrics,
-      idempotency: options.idempotency ?? createMemoryIdempotencyStore(),
+      idempotency: options.idempotency ?? createMemoryIdempotencyStore(config.idempotencyBounds),
       maxDepth: config.maxDepth,
     })
   })

@@ -42,6 +42,8 @@ export interface PatchContext extends RequestContext {
 }
 
 export interface IdempotencyClaim {
+  /** Whose bound the kept answer counts against (Caller.scope): one caller never evicts another's answers. */
+  callerScope: string
   /** The key, scoped to the caller: two callers never see each other's answers. */
   scopedKey: string
   /** Identifies the request (session id, query and body bytes): the same key with another one is a mismatch. */

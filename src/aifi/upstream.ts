@@ -37,6 +37,7 @@ export function createUpstream(deps: {
     throw new ProxyError('E_UPSTREAM_UNAVAILABLE', {
       message: 'The outbound rate limit to AiFi cannot fit this call before its deadline',
       retryAfterSeconds: Math.max(1, Math.ceil(reservation.retryAfterMs / 1000)),
+      refusal: true,
     })
   }
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { ProxyError, fieldError } from '../errors.ts'
 import { findForbiddenKey, isJsonNumber, isOutOfDoubleRange, parseJsonKeepingDigits } from '../merge/index.ts'
+import { refuseContentEncoding } from './content-encoding.ts'
 
 export const ACCEPTED_MEDIA_TYPES = ['application/json', 'application/merge-patch+json']
 
@@ -32,6 +33,8 @@ export function registerJsonBodyParser(app: FastifyInstance, bodyLimit: number):
   app.addHook('preParsing', (request, _reply, payload, done) => {
     const hasBody = request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined
     if (hasBody && !hasUtf8Charset(request.headers['content-type'])) return done(new ProxyError('E_UNSUPPORTED_MEDIA_TYPE'))
+    const encoded = hasBody ? refuseContentEncoding(request.headers['content-encoding']) : undefined
+    if (encoded !== undefined) return done(encoded)
     done(null, payload)
   })
   app.removeAllContentTypeParsers()

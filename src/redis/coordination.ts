@@ -40,7 +40,7 @@ export async function createCoordination(
   const { logger, metrics } = deps
   if (config.redisUrl === undefined) {
     const limiter = createRateLimiter(config.aifiMaxRps)
-    return { lock: createLocalLock(), idempotency: createMemoryIdempotencyStore(), limiter, close: async () => {} }
+    return { lock: createLocalLock(), idempotency: createMemoryIdempotencyStore(config.idempotencyBounds), limiter, close: async () => {} }
   }
   const { createClient } = await import('redis')
   const client = createClient({
@@ -86,7 +86,11 @@ export async function createCoordination(
     sharedInbox,
     limiter: createRedisQuota({ client: bounded('quota'), ratePerSecond: config.aifiMaxRps, aifiOrigin: deps.aifiOrigin }),
     // A running marker outlives the request that set it, but not by much: a crashed replica frees its keys.
-    idempotency: createRedisIdempotencyStore({ client: bounded('idempotency'), runningTtlMs: config.requestDeadlineMs + 5_000 }),
+    idempotency: createRedisIdempotencyStore({
+      client: bounded('idempotency'),
+      runningTtlMs: config.requestDeadlineMs + 5_000,
+      bounds: config.idempotencyBounds,
+    }),
     close: async () => {
       await lock.releaseAll()
       for (const connection of [subscriber, client]) {

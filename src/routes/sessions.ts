@@ -89,7 +89,7 @@ export async function sessionRoutes(app: FastifyInstance, options: SessionRoutes
         body: request.body,
         ifMatch: request.headers['if-match'],
         dryRun: request.query.dryRun === 'true',
-        idempotency: readIdempotencyClaim(request, caller),
+        idempotency: readIdempotencyClaim(request, caller, request.query.dryRun === 'true'),
       })
       const outcome = await runIdempotently(idempotency, context.idempotency, request.log, () => service.patchSession(context))
       if (outcome.kind === 'replay') {
