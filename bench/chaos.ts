@@ -5,7 +5,7 @@ import { appendEvents, runLoad } from './chaos/load.ts'
 import { readChaosOptions } from './chaos/options.ts'
 import { killAllNow } from './chaos/processes.ts'
 import { startChaosRedis } from './chaos/redis.ts'
-import { startReplicaPool } from './chaos/replicas.ts'
+import { errorMessages, startReplicaPool } from './chaos/replicas.ts'
 import { renderReport } from './chaos/report.ts'
 import { createSimClient, startSimulator, type SessionState } from './chaos/simulator.ts'
 import { judgeAnswers, judgeEvents, type Violation } from './chaos/verdict.ts'
@@ -78,6 +78,7 @@ async function main(): Promise<number> {
       events: { checked: expectedEvents.length, lostInKnownWindow: events.lostInKnownWindow },
       aifi: { writes: counters.patchBodies.length, maxConcurrentWrites: Math.max(0, ...Object.values(counters.maxConcurrentPatches)) },
       replicas: replicas.all(),
+      errorMessages,
       violations,
     }),
   )

@@ -14,6 +14,8 @@ export interface Answer {
   key: string
   replica: number
   ms: number
+  /** When it was sent, in ms since the load began: to line it up with the faults. */
+  atMs: number
   /** null when no HTTP answer came: the connection dropped, or the run gave up waiting. */
   status: number | null
   /** `applied`/`noop` for a 2xx, the error's `type`, or `connection dropped` / `no answer`. */
@@ -39,6 +41,7 @@ export function pickSession(sessions: LoadPlan['sessions']): string {
 /** Runs the workers until `stopped()`; resolves with every answer once each worker's last request has ended. */
 export async function runLoad(plan: LoadPlan, replicas: ReplicaPool, stopped: () => boolean): Promise<Answer[]> {
   const answers: Answer[] = []
+  const epoch = performance.now()
   let sent = 0
   async function work(): Promise<void> {
     while (!stopped()) {
@@ -47,7 +50,9 @@ export async function runLoad(plan: LoadPlan, replicas: ReplicaPool, stopped: ()
         await sleep(50)
         continue
       }
+      const atMs = performance.now() - epoch
       const answer = await sendPatch(plan, replica.port, pickSession(plan.sessions), `chaos-${++sent}`)
+      answer.atMs = atMs
       answer.replica = replica.serial
       answer.replicaKilled = replica.killedByRun
       answers.push(answer)
@@ -62,7 +67,7 @@ export async function runLoad(plan: LoadPlan, replicas: ReplicaPool, stopped: ()
 async function sendPatch(plan: LoadPlan, port: number, sessionId: string, requestId: string): Promise<Answer> {
   const key = `k_${randomUUID()}`
   const started = performance.now()
-  const answer: Answer = { requestId, sessionId, key, replica: 0, ms: 0, status: null, type: 'connection dropped', replicaKilled: false }
+  const answer: Answer = { requestId, sessionId, key, replica: 0, ms: 0, atMs: 0, status: null, type: 'connection dropped', replicaKilled: false }
   try {
     const response = await fetch(`http://127.0.0.1:${port}${SESSIONS_PATH}/${encodeURIComponent(sessionId)}`, {
       method: 'PATCH',

@@ -15,6 +15,18 @@ export interface Replica {
   errorLines: number
 }
 
+/** Error-level log messages of every replica of the run, with how often each came. */
+export const errorMessages = new Map<string, number>()
+
+function countErrorLine(replica: Replica, line: string): void {
+  if (!line.startsWith('{')) return
+  const entry = JSON.parse(line) as { level?: number; msg?: unknown }
+  if (!(Number(entry.level) >= 50)) return
+  replica.errorLines += 1
+  const message = String(entry.msg)
+  errorMessages.set(message, (errorMessages.get(message) ?? 0) + 1)
+}
+
 export interface ReplicaPool {
   /** The next live replica, round robin; undefined while none is live. */
   pick(): Replica | undefined
@@ -35,9 +47,9 @@ export async function startReplicaPool(count: number, env: Record<string, string
   async function startOne(): Promise<Replica> {
     const serial = ++serials
     const replica: Replica = { serial, port: 0, process: undefined as unknown as Tracked, killedByRun: false, errorLines: 0 }
-    replica.process = spawnTracked(`replica-${serial}`, process.execPath, ['--import', 'tsx', 'src/server.ts'], { ...env, PORT: '0', HOST: '127.0.0.1' }, (line) => {
-      if (line.startsWith('{') && Number((JSON.parse(line) as { level?: number }).level) >= 50) replica.errorLines += 1
-    })
+    replica.process = spawnTracked(`replica-${serial}`, process.execPath, ['--import', 'tsx', 'src/server.ts'], { ...env, PORT: '0', HOST: '127.0.0.1' }, (line) =>
+      countErrorLine(replica, line),
+    )
     const line = await replica.process.waitForLine((text) => text.startsWith('{') && LISTENING.test(String((JSON.parse(text) as { msg?: unknown }).msg)))
     replica.port = Number(LISTENING.exec(String((JSON.parse(line) as { msg: string }).msg))![1])
     replicas.push(replica)

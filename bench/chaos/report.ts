@@ -14,6 +14,8 @@ export interface ChaosReport {
   events: { checked: number; lostInKnownWindow: number }
   aifi: { writes: number; maxConcurrentWrites: number }
   replicas: Array<{ serial: number; errorLines: number; killedByRun: boolean }>
+  /** The replicas' error log messages (never values: the proxy logs none), with how often each came. */
+  errorMessages: Map<string, number>
   violations: Violation[]
 }
 
@@ -33,12 +35,13 @@ export function renderReport(report: ChaosReport): string {
     `events: ${report.events.checked} checked; lost inside a read-to-write window (documented, not a violation): ${report.events.lostInKnownWindow}`,
     `AiFi: ${report.aifi.writes} writes; most writes in flight at once to one session: ${report.aifi.maxConcurrentWrites}`,
     `replicas: ${report.replicas.map((r) => `replica-${r.serial}${r.killedByRun ? ' (killed)' : ''}: ${r.errorLines} error lines`).join(', ')}`,
-    '',
-    `violations: ${report.violations.length}`,
   )
+  for (const [message, count] of [...report.errorMessages].sort((a, b) => b[1] - a[1])) lines.push(`  ${String(count).padStart(6)}  ${message}`)
+  lines.push('', `violations: ${report.violations.length}`)
   for (const [check, count] of countBy(report.violations, (v) => v.check)) lines.push(`  ${String(count).padStart(6)}  ${check}`)
   for (const violation of report.violations.slice(0, VIOLATIONS_LISTED)) {
-    const fields = [violation.requestId, violation.type, violation.sessionId && `session ${violation.sessionId}`, violation.detail]
+    const sentAt = violation.atMs === undefined ? undefined : `sent at ${(violation.atMs / 1000).toFixed(1)} s`
+    const fields = [violation.requestId, violation.type, sentAt, violation.sessionId && `session ${violation.sessionId}`, violation.detail]
     lines.push(`  - ${violation.check}: ${fields.filter(Boolean).join(', ')}`)
   }
   if (report.violations.length > VIOLATIONS_LISTED) lines.push(`  ... and ${report.violations.length - VIOLATIONS_LISTED} more`)
