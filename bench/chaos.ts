@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { runFaults } from './chaos/faults.ts'
+import { overlappingSessions, traceLostKeys } from './chaos/forensics.ts'
 import { appendEvents, runLoad } from './chaos/load.ts'
 import { readChaosOptions } from './chaos/options.ts'
 import { killAllNow } from './chaos/processes.ts'
@@ -63,6 +64,8 @@ async function main(): Promise<number> {
   const expectedEvents = [...created.flatMap((s) => (s.metadata.events ?? []).map((e) => ({ sessionId: s.sessionId, eventId: e.eventId }))), ...appended]
   const verdict = judgeAnswers(answers, finals, options.requestDeadlineMs + IN_TIME_SLACK_MS)
   const events = judgeEvents(expectedEvents, finals, carried)
+  const keys = new Map(answers.map((answer) => [answer.requestId, answer.key]))
+  traceLostKeys(verdict.violations, counters.patchBodies, (requestId) => keys.get(requestId))
   const crashes: Violation[] = replicas.crashed().map((r) => ({ check: 'a replica exited on its own', detail: `replica-${r.serial}: ${r.process.stderr().split('\n')[0]}` }))
   await replicas.stopAll()
   await redis.stop()
@@ -76,7 +79,7 @@ async function main(): Promise<number> {
       answers,
       maybe: verdict.maybe,
       events: { checked: expectedEvents.length, lostInKnownWindow: events.lostInKnownWindow },
-      aifi: { writes: counters.patchBodies.length, maxConcurrentWrites: Math.max(0, ...Object.values(counters.maxConcurrentPatches)) },
+      aifi: { writes: counters.patchBodies.length, overlapping: overlappingSessions(counters) },
       replicas: replicas.all(),
       errorMessages,
       violations,

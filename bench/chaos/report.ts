@@ -12,7 +12,7 @@ export interface ChaosReport {
   answers: Answer[]
   maybe: { present: number; absent: number }
   events: { checked: number; lostInKnownWindow: number }
-  aifi: { writes: number; maxConcurrentWrites: number }
+  aifi: { writes: number; overlapping: string[] }
   replicas: Array<{ serial: number; errorLines: number; killedByRun: boolean }>
   /** The replicas' error log messages (never values: the proxy logs none), with how often each came. */
   errorMessages: Map<string, number>
@@ -33,14 +33,14 @@ export function renderReport(report: ChaosReport): string {
   lines.push(...renderLatency(report.answers))
   lines.push(
     `events: ${report.events.checked} checked; lost inside a read-to-write window (documented, not a violation): ${report.events.lostInKnownWindow}`,
-    `AiFi: ${report.aifi.writes} writes; most writes in flight at once to one session: ${report.aifi.maxConcurrentWrites}`,
+    `AiFi: ${report.aifi.writes} writes; sessions with writes in flight at once: ${report.aifi.overlapping.join(', ') || 'none'}`,
     `replicas: ${report.replicas.map((r) => `replica-${r.serial}${r.killedByRun ? ' (killed)' : ''}: ${r.errorLines} error lines`).join(', ')}`,
   )
   for (const [message, count] of [...report.errorMessages].sort((a, b) => b[1] - a[1])) lines.push(`  ${String(count).padStart(6)}  ${message}`)
   lines.push('', `violations: ${report.violations.length}`)
   for (const [check, count] of countBy(report.violations, (v) => v.check)) lines.push(`  ${String(count).padStart(6)}  ${check}`)
   for (const violation of report.violations.slice(0, VIOLATIONS_LISTED)) {
-    const sentAt = violation.atMs === undefined ? undefined : `sent at ${(violation.atMs / 1000).toFixed(1)} s`
+    const sentAt = violation.atMs === undefined ? undefined : `sent at ${(violation.atMs / 1000).toFixed(1)} s${violation.ms === undefined ? '' : `, answered in ${violation.ms} ms`}`
     const fields = [violation.requestId, violation.type, sentAt, violation.sessionId && `session ${violation.sessionId}`, violation.detail]
     lines.push(`  - ${violation.check}: ${fields.filter(Boolean).join(', ')}`)
   }

@@ -19,6 +19,8 @@ export interface Violation {
   detail?: string
   /** When the request was sent, in ms since the load began. */
   atMs?: number
+  /** How long its answer took. */
+  ms?: number
 }
 
 export function claimOf(answer: Answer): Claim {
@@ -43,17 +45,18 @@ export function judgeAnswers(answers: Answer[], finals: Map<string, SessionState
   for (const answer of answers) {
     const { requestId, type, sessionId } = answer
     const atMs = Math.round(answer.atMs)
+    const ms = Math.round(answer.ms)
     const present = Object.hasOwn(finals.get(sessionId)?.metadata ?? {}, answer.key)
     const claim = claimOf(answer)
-    if (claim === 'applied' && !present) violations.push({ check: 'acknowledged but not stored', requestId, type, sessionId, atMs })
-    if (claim === 'not applied' && present) violations.push({ check: 'answered "not applied" but stored', requestId, type, sessionId, atMs })
+    if (claim === 'applied' && !present) violations.push({ check: 'acknowledged but not stored', requestId, type, sessionId, atMs, ms })
+    if (claim === 'not applied' && present) violations.push({ check: 'answered "not applied" but stored', requestId, type, sessionId, atMs, ms })
     if (claim === 'maybe applied') maybe[present ? 'present' : 'absent'] += 1
     if (claim === 'unexpected') {
       const what = answer.status === null ? `${type} from live replica-${answer.replica}` : `${answer.status} ${type}`
-      violations.push({ check: 'an answer no caller should get', requestId, type, sessionId, atMs, detail: `${what}, key ${present ? 'stored' : 'not stored'}` })
+      violations.push({ check: 'an answer no caller should get', requestId, type, sessionId, atMs, ms, detail: `${what}, key ${present ? 'stored' : 'not stored'}` })
     }
     if (answer.status !== null && answer.ms > inTimeMs) {
-      violations.push({ check: 'an answer in time', requestId, type, sessionId, atMs, detail: `${Math.round(answer.ms)} ms > ${inTimeMs} ms` })
+      violations.push({ check: 'an answer in time', requestId, type, sessionId, atMs, ms, detail: `${Math.round(answer.ms)} ms > ${inTimeMs} ms` })
     }
   }
   return { violations, maybe }
