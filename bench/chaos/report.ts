@@ -4,7 +4,7 @@ import { claimOf, type Violation } from './verdict.ts'
 
 // The run's report, as plain text on stdout: what was done, what came back, and every violation found.
 
-const VIOLATIONS_LISTED = 40
+const LISTED_PER_CHECK = 15
 
 export interface ChaosReport {
   setup: string
@@ -38,14 +38,19 @@ export function renderReport(report: ChaosReport): string {
   )
   for (const [message, count] of [...report.errorMessages].sort((a, b) => b[1] - a[1])) lines.push(`  ${String(count).padStart(6)}  ${message}`)
   lines.push('', `violations: ${report.violations.length}`)
-  for (const [check, count] of countBy(report.violations, (v) => v.check)) lines.push(`  ${String(count).padStart(6)}  ${check}`)
-  for (const violation of report.violations.slice(0, VIOLATIONS_LISTED)) {
-    const sentAt = violation.atMs === undefined ? undefined : `sent at ${(violation.atMs / 1000).toFixed(1)} s${violation.ms === undefined ? '' : `, answered in ${violation.ms} ms`}`
-    const fields = [violation.requestId, violation.type, sentAt, violation.sessionId && `session ${violation.sessionId}`, violation.detail]
-    lines.push(`  - ${violation.check}: ${fields.filter(Boolean).join(', ')}`)
+  for (const [check, count] of countBy(report.violations, (v) => v.check)) {
+    lines.push(`  ${check}: ${count}`)
+    // A few of each check, so a rare kind is never hidden behind a frequent one.
+    for (const violation of report.violations.filter((v) => v.check === check).slice(0, LISTED_PER_CHECK)) lines.push(`    - ${describeViolation(violation)}`)
+    if (count > LISTED_PER_CHECK) lines.push(`    ... and ${count - LISTED_PER_CHECK} more`)
   }
-  if (report.violations.length > VIOLATIONS_LISTED) lines.push(`  ... and ${report.violations.length - VIOLATIONS_LISTED} more`)
   return lines.join('\n')
+}
+
+function describeViolation(violation: Violation): string {
+  const sentAt = violation.atMs === undefined ? undefined : `sent at ${(violation.atMs / 1000).toFixed(1)} s${violation.ms === undefined ? '' : `, answered in ${violation.ms} ms`}`
+  const fields = [violation.requestId, violation.type, sentAt, violation.sessionId && `session ${violation.sessionId}`, violation.detail]
+  return fields.filter(Boolean).join(', ')
 }
 
 function renderLatency(answers: Answer[]): string[] {
