@@ -65,7 +65,7 @@ async function main(): Promise<number> {
   const verdict = judgeAnswers(answers, finals, options.requestDeadlineMs + IN_TIME_SLACK_MS)
   const events = judgeEvents(expectedEvents, finals, carried)
   const keys = new Map(answers.map((answer) => [answer.requestId, answer.key]))
-  traceLostKeys(verdict.violations, counters.patchBodies, (requestId) => keys.get(requestId))
+  traceLostKeys(verdict.violations, counters, (requestId) => keys.get(requestId))
   const crashes: Violation[] = replicas.crashed().map((r) => ({ check: 'a replica exited on its own', detail: `replica-${r.serial}: ${r.process.stderr().split('\n')[0]}` }))
   await replicas.stopAll()
   await redis.stop()
