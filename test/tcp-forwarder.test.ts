@@ -9,6 +9,8 @@ import { startTcpForwarder } from './tcp-forwarder.ts'
 // The forwarder the fault tests cut one replica's Redis with, pinned against a redis-server of each test's own.
 
 const skip = hasRedisServer ? false : 'redis-server is not installed'
+// A forwarder that failed to hold or cut would leave a wait unresolved: fail then, instead of hanging.
+const options = { skip, timeout: 10_000 }
 
 /** A node-redis client through `port` that never reconnects by itself, closed with the test. */
 async function connectThrough(t: TestContext, port: number) {
@@ -25,14 +27,14 @@ async function startRedisBehindForwarder(t: TestContext) {
   return startTcpForwarder(t, redisPort)
 }
 
-test('forwards a connection to its target: PING is answered', { skip }, async (t) => {
+test('forwards a connection to its target: PING is answered', options, async (t) => {
   const forwarder = await startRedisBehindForwarder(t)
   const client = await connectThrough(t, forwarder.port)
   assert.equal(await client.ping(), 'PONG')
   assert.equal(forwarder.connectionCount(), 1)
 })
 
-test('a stall holds a PING, with the socket open, until resume() delivers it', { skip }, async (t) => {
+test('a stall holds a PING, with the socket open, until resume() delivers it', options, async (t) => {
   const forwarder = await startRedisBehindForwarder(t)
   const client = await connectThrough(t, forwarder.port)
   forwarder.stall()
@@ -50,7 +52,7 @@ test('a stall holds a PING, with the socket open, until resume() delivers it', {
   assert.equal(await pong, 'PONG')
 })
 
-test('a cut fails the PING in flight and closes new connections until restore()', { skip }, async (t) => {
+test('a cut fails the PING in flight and closes new connections until restore()', options, async (t) => {
   const forwarder = await startRedisBehindForwarder(t)
   const client = await connectThrough(t, forwarder.port)
   forwarder.stall()
@@ -75,7 +77,7 @@ test('a cut fails the PING in flight and closes new connections until restore()'
   assert.equal(await again.ping(), 'PONG')
 })
 
-test('stall and cut act on the forwarder only: a direct client of the same Redis is not held', { skip }, async (t) => {
+test('stall and cut act on the forwarder only: a direct client of the same Redis is not held', options, async (t) => {
   const redisPort = await freePort()
   await startRedisServer(t, redisPort)
   const forwarder = await startTcpForwarder(t, redisPort)
