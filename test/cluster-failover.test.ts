@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { sessionTag } from '../src/redis/redis-keys.ts'
 import { randomUUID } from 'node:crypto'
 import { test, type TestContext } from 'node:test'
 import { loadConfig } from '../src/config.ts'
@@ -11,7 +12,7 @@ import { patchSession, startTestApp, until } from './helper.ts'
 import { REDIS_URL, type ServerProcess, connectTestRedis, patchOverHttp, startReplicaProcess } from './cluster-helper.ts'
 
 const LOCK_TTL_MS = 1_500
-const lockKey = (id: string) => `aifi-merge-proxy:lock:${id}`
+const lockKey = (id: string) => `aifi-merge-proxy:lock:${sessionTag(id)}`
 
 /** A replica as its own process, on the shared Redis and the test's simulator. */
 function startReplica(t: TestContext, simulator: Simulator, env: Record<string, string> = {}): Promise<ServerProcess> {

@@ -12,6 +12,7 @@ import { boundRedisCalls } from '../src/redis/bounded-redis.ts'
 import { createRedisIdempotencyStore } from '../src/redis/redis-idempotency-store.ts'
 import { createRedisLock } from '../src/redis/redis-lock.ts'
 import { createRedisQuota } from '../src/redis/redis-quota.ts'
+import { sessionTag } from '../src/redis/redis-keys.ts'
 import { createSharedInbox, type SharedInboxFactory } from '../src/redis/shared-inbox.ts'
 import type { JsonObject } from '../src/schemas.ts'
 import type { Simulator } from '../src/simulator/simulator.ts'
@@ -62,7 +63,7 @@ export function createRedisCoordination(client: RedisClientType, options: { ttlM
   const lock = createRedisLock({ client: bounded, ttlMs: options.ttlMs ?? 30_000, logger, keyPrefix: `${prefix}lock:` })
   const idempotency = createRedisIdempotencyStore({ client: bounded, runningTtlMs: 35_000, keyPrefix: `${prefix}idem:` })
   const limiter = createRedisQuota({ client: bounded, ratePerSecond: options.maxRps ?? 20, aifiOrigin: 'http://aifi.test', keyPrefix: `${prefix}quota:` })
-  return { lock, idempotency, limiter, lockKey: (sessionId: string) => `${prefix}lock:${sessionId}`, prefix }
+  return { lock, idempotency, limiter, lockKey: (sessionId: string) => `${prefix}lock:${sessionTag(sessionId)}`, prefix }
 }
 
 /**

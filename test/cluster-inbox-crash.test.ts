@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { sessionTag } from '../src/redis/redis-keys.ts'
 import { randomUUID } from 'node:crypto'
 import { test, type TestContext } from 'node:test'
 import type { FastifyBaseLogger } from 'fastify'
@@ -17,8 +18,8 @@ import { REDIS_URL, type ServerProcess, connectTestRedis, patchOverHttp, startRe
 // same Redis keys.
 
 const LOCK_TTL_MS = 1_500
-const lockKey = (id: string) => `aifi-merge-proxy:lock:${id}`
-const inboxKey = (id: string) => `aifi-merge-proxy:inbox:${id}`
+const lockKey = (id: string) => `aifi-merge-proxy:lock:${sessionTag(id)}`
+const inboxKey = (id: string) => `aifi-merge-proxy:inbox:${sessionTag(id)}:queue`
 
 function startReplica(t: TestContext, simulator: Simulator, env: Record<string, string> = {}): Promise<ServerProcess> {
   return startReplicaProcess(t, simulator, { LOCK_TTL_MS: String(LOCK_TTL_MS), ...env })

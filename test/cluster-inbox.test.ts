@@ -6,6 +6,7 @@ import { systemClock } from '../src/deadline.ts'
 import { boundRedisCalls } from '../src/redis/bounded-redis.ts'
 import { createRedisLock } from '../src/redis/redis-lock.ts'
 import { createSharedInbox } from '../src/redis/shared-inbox.ts'
+import { sessionTag } from '../src/redis/redis-keys.ts'
 import type { JsonObject } from '../src/schemas.ts'
 import { startSimulator, type Simulator } from '../src/simulator/simulator.ts'
 import { captureLogs, patchSession, startTestApp, until, upstreamCalls, type TestApp } from './helper.ts'
@@ -260,7 +261,7 @@ test('a replica that missed its settlements’ message reads them back once the 
   const first = patchSession(holder.app, id, { metadata: { first: true } })
   await until(() => upstreamCalls(simulator, 'GET') === 1)
   const fromDeaf = patchSession(deaf.app, id, { metadata: { deaf: true } })
-  await until(async () => (await redis.lLen(`${coordination.prefix}inbox:${id}`)) === 1)
+  await until(async () => (await redis.lLen(`${coordination.prefix}inbox:${sessionTag(id)}:queue`)) === 1)
   const second = patchSession(holder.app, id, { metadata: { second: true } })
   await until(() => upstreamCalls(simulator, 'PATCH') === 2)
   holderWrote()

@@ -8,6 +8,7 @@ import type { PatchContext } from '../request-context.ts'
 import type { SessionPatchBody } from '../schemas.ts'
 import { encodeBatch } from './inbox-settlements.ts'
 import type { RedisLease } from './redis-lock.ts'
+import { sessionTag } from './redis-keys.ts'
 import { INBOX_MARK_WRITTEN, INBOX_SETTLE, INBOX_TAKE } from './scripts.ts'
 
 // The lock holder's side of the shared inbox (src/redis/shared-inbox.ts): take a batch under the lease, run the
@@ -30,10 +31,11 @@ export interface EntryData {
 /** The keys and channels of one inbox key space. */
 export function inboxKeys(prefix: string) {
   return {
+    // The session's id is a caller's choice: only its digest names keys (redis-keys.ts).
     of: (sessionId: string) => ({
-      inbox: `${prefix}${sessionId}`,
-      taken: `${prefix}${sessionId}:taken`,
-      written: `${prefix}${sessionId}:written`,
+      inbox: `${prefix}${sessionTag(sessionId)}:queue`,
+      taken: `${prefix}${sessionTag(sessionId)}:taken`,
+      written: `${prefix}${sessionTag(sessionId)}:written`,
     }),
     settled: (entryId: string) => `${prefix}settled:${entryId}`,
     settledPrefix: `${prefix}settled:`,

@@ -4,6 +4,7 @@ import type { RedisClientType } from 'redis'
 import type { LockLease, SessionLock } from '../coordinator/session-lock.ts'
 import { systemClock, type Clock } from '../deadline.ts'
 import { ProxyError } from '../errors.ts'
+import { sessionTag } from './redis-keys.ts'
 import { ACQUIRE_LOCK, EXTEND_LOCK, RELEASE_LOCK } from './scripts.ts'
 
 /** A lease on a session's lock in Redis: what a script that must run only under it checks. */
@@ -130,7 +131,7 @@ export function createRedisLock(options: RedisLockOptions): SessionLock<RedisLea
       await options.notices?.subscribe(channel, wakeWaiters)
     },
     async acquire(sessionId, maxWaitMs) {
-      const key = keyPrefix + sessionId
+      const key = keyPrefix + sessionTag(sessionId)
       const token = randomUUID()
       const giveUpAt = clock.now() + maxWaitMs
       for (;;) {

@@ -9,8 +9,8 @@ export type QuotaRedisClient = Pick<RedisClientType, 'eval'>
 
 /**
  * AIFI_MAX_RPS for the whole cluster (docs/consistency.md#rate-limiting): every replica that shares this Redis
- * and calls the same AiFi origin with the same credential reserves from one GCRA key, timed by Redis's own
- * clock. The key holds a digest, never the credential. A Redis that does not answer refuses the call: no
+ * and calls the same AiFi origin reserves from one GCRA key, whatever credential it forwards, timed by Redis's own
+ * clock. The key holds a digest of the origin. A Redis that does not answer refuses the call: no
  * call goes out above the quota.
  */
 export function createRedisQuota(options: {
@@ -24,7 +24,9 @@ export function createRedisQuota(options: {
   const prefix = options.keyPrefix ?? 'aifi-merge-proxy:quota:'
   const intervalMs = 1000 / options.ratePerSecond
   const toleranceMs = Math.max(0, (options.burst ?? DEFAULT_BURST) - 1) * intervalMs
-  const keyOf = (credential: string) => prefix + createHash('sha256').update(`${options.aifiOrigin}\n${credential}`).digest('base64url')
+  // One key per AiFi origin, whatever credential a call carries: AIFI_MAX_RPS bounds everything sent there, so tokens
+  // a caller makes up in forward mode cannot multiply the rate. `credential` only names whose call it is.
+  const key = prefix + createHash('sha256').update(options.aifiOrigin).digest('base64url')
 
   async function run(script: string, keys: string[], args: Array<string | number>): Promise<unknown> {
     try {
@@ -35,15 +37,14 @@ export function createRedisQuota(options: {
   }
 
   return {
-    async reserve(tokens, maxWaitMs, credential) {
-      const key = keyOf(credential)
+    async reserve(tokens, maxWaitMs) {
       const [granted, waitMs] = (await run(RESERVE_QUOTA, [key, `${key}:paused`], [intervalMs, toleranceMs, tokens, Math.floor(maxWaitMs)])) as [number, number]
       if (granted !== 1) return { granted: false, retryAfterMs: waitMs }
       await delay(waitMs)
       return { granted: true, waitedMs: waitMs }
     },
-    async pause(credential, ms) {
-      await run(PAUSE_QUOTA, [`${keyOf(credential)}:paused`], [Math.ceil(ms)])
+    async pause(_credential, ms) {
+      await run(PAUSE_QUOTA, [`${key}:paused`], [Math.ceil(ms)])
     },
   }
 }
