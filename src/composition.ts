@@ -43,12 +43,12 @@ export interface Coordination {
   close(): Promise<void>
 }
 
-export function createLocalCoordination(config: Pick<Config, 'aifiMaxRps'>): Coordination {
+export function createLocalCoordination(config: Pick<Config, 'aifiMaxRps' | 'idempotencyBounds'>): Coordination {
   const lock = createLocalLock()
   return {
     lock,
     quota: createMemoryQuota(config.aifiMaxRps),
-    idempotency: createMemoryIdempotencyStore(),
+    idempotency: createMemoryIdempotencyStore(config.idempotencyBounds),
     isReady: lock.isReady,
     releaseAll: lock.releaseAll,
     close: async () => {},

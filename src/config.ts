@@ -66,6 +66,9 @@ const envSchema = z
     MAX_BATCH: positiveInt(64),
     BODY_LIMIT_BYTES: positiveInt(262_144),
     MAX_DEPTH: positiveInt(32),
+    // One caller's kept Idempotency-Key answers (docs/configuration.md#idempotency-bounds): at least a MiB, so a large session's answer fits.
+    IDEMPOTENCY_MAX_BYTES_PER_CALLER: z.coerce.number().int().min(1_048_576).default(16_777_216),
+    IDEMPOTENCY_MAX_KEYS_PER_CALLER: positiveInt(10_000),
     SHUTDOWN_DELAY_MS: nonNegativeInt(0),
     SHUTDOWN_GRACE_MS: nonNegativeInt(10_000),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -113,6 +116,10 @@ const envSchema = z
     maxBatch: env.MAX_BATCH,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
     maxDepth: env.MAX_DEPTH,
+    idempotencyBounds: {
+      maxBytesPerCaller: env.IDEMPOTENCY_MAX_BYTES_PER_CALLER,
+      maxKeysPerCaller: env.IDEMPOTENCY_MAX_KEYS_PER_CALLER,
+    },
     shutdownDelayMs: env.SHUTDOWN_DELAY_MS,
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     logLevel: env.LOG_LEVEL,

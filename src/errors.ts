@@ -40,11 +40,12 @@ const catalogue = {
   },
   E_UPSTREAM_BAD_RESPONSE: { status: 502, message: 'AiFi answered something the proxy cannot use' },
   E_UPSTREAM_UNAVAILABLE: { status: 503, message: 'AiFi is unavailable, retry later', retryAfterSeconds: 1 },
-  E_LOCK_TIMEOUT: { status: 503, message: 'Timed out waiting for the session write lock, retry later', retryAfterSeconds: 1 },
+  E_LOCK_TIMEOUT: { status: 503, message: 'Timed out waiting for the session write lock, retry later', retryAfterSeconds: 1, refusal: true },
   E_COORDINATION_UNAVAILABLE: {
     status: 503,
     message: 'Redis, which replicas share for locks and the AiFi quota, does not answer: retry later',
     retryAfterSeconds: 1,
+    refusal: true,
   },
   E_QUOTA_EXHAUSTED: {
     status: 503,
@@ -83,6 +84,8 @@ export interface ProxyErrorOptions {
   retryAfterSeconds?: number
   headers?: Record<string, string>
   cause?: unknown
+  /** A 5xx answered on purpose by the proxy's own policy (e.g. the rate limiter's), not a fault. */
+  refusal?: boolean
 }
 
 /** Every error the proxy answers with. The root error handler turns it into AiFi's error shape. */
@@ -103,7 +106,7 @@ export class ProxyError extends Error {
     this.statusCode = entry.status
     this.errors = options.errors ?? []
     const retryAfterSeconds = options.retryAfterSeconds ?? entry.retryAfterSeconds
-    this.isRefusal = entry.status < 500 || entry.refusal === true
+    this.isRefusal = entry.status < 500 || entry.refusal === true || options.refusal === true
     this.headers = {
       ...entry.headers,
       ...(retryAfterSeconds === undefined ? {} : { 'retry-after': String(retryAfterSeconds) }),

@@ -25,6 +25,8 @@ export interface RequestContext {
 }
 
 export interface IdempotencyClaim {
+  /** Whose bound the kept answer counts against (Caller.scope): one caller never evicts another's answers. */
+  callerScope: string
   /** The key, scoped to the caller: two callers never see each other's answers. */
   scopedKey: string
   /** Identifies the request (session id, query and body bytes): the same key with another one is a mismatch. */

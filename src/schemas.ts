@@ -6,10 +6,17 @@ import { isJsonObject } from './merge/json-tree.ts'
 /** AiFi's sessions collection: the proxy serves the same paths it calls (docs/aifi-upstream.md). */
 export const SESSIONS_PATH = '/api/admin/v2/sessions'
 
+/** A number a double would change is a RawJSON leaf, kept as its text (docs/http-api.md#numbers). */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue }
 export type JsonObject = { [key: string]: JsonValue }
 
-const jsonObjectSchema = z.record(z.string(), z.unknown()).transform((value) => value as JsonObject)
+/**
+ * A raw number (docs/http-api.md#numbers) is an object to zod's record, so it is shown to the record as the plain
+ * number it is, which the record refuses as it refuses any number. The preprocess leaves the JSON schema as is.
+ */
+const jsonObjectSchema = z
+  .preprocess((value) => (JSON.isRawJSON(value) ? Number(value.rawJSON) : value), z.record(z.string(), z.unknown()))
+  .transform((value) => value as JsonObject)
 
 /** AiFi's PATCH body. `suspectedFraud` can only raise the flag, never clear it. */
 export const sessionPatchBodySchema = z

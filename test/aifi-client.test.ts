@@ -34,9 +34,24 @@ test('readSession selects the exact match only', async (t) => {
   const near = { sessionId: 'abc-1', sessionToken: 'abc-1', metadata: {} }
   simulator.injectFault({ op: 'read', kind: 'status', status: 200, count: 1, body: { data: [near], pagination: {} } })
   assert.equal(await client.readSession('abc', context), undefined)
-  const exact = { sessionId: 'other', sessionToken: 'abc', metadata: {} }
+  const exact = { sessionId: 'abc', sessionToken: 'abc-token', metadata: {} }
   simulator.injectFault({ op: 'read', kind: 'status', status: 200, count: 1, body: { data: [near, exact] } })
-  assert.equal((await client.readSession('abc', context))?.sessionId, 'other')
+  assert.equal((await client.readSession('abc', context))?.sessionToken, 'abc-token')
+})
+
+test("readSession never takes another session whose sessionToken is the id; a token names an item only without a sessionId", async (t) => {
+  const { simulator, client, context } = await setUp(t)
+  const other = { sessionId: 'other', sessionToken: 'abc', metadata: { x: 1 } }
+  simulator.injectFault({ op: 'read', kind: 'status', status: 200, count: 1, body: { data: [other] } })
+  assert.equal(await client.readSession('abc', context), undefined)
+  const tokenOnly = { sessionToken: 'abc', metadata: {} }
+  simulator.injectFault({ op: 'read', kind: 'status', status: 200, count: 1, body: { data: [other, tokenOnly] } })
+  assert.deepEqual(await client.readSession('abc', context), tokenOnly)
+  const own = { sessionId: 'abc', sessionToken: 'abc', metadata: {} }
+  simulator.injectFault({ op: 'read', kind: 'status', status: 200, count: 1, body: { data: [own, other] } })
+  assert.equal((await client.readSession('abc', context))?.sessionId, 'abc')
+  simulator.injectFault({ op: 'read', kind: 'status', status: 200, count: 1, body: { data: [own, tokenOnly] } })
+  await assert.rejects(client.readSession('abc', context), UpstreamBadResponseError)
 })
 
 test('answers of the wrong shape, or not JSON at all, are bad responses', async (t) => {

@@ -3,6 +3,7 @@ import { test, type TestContext } from 'node:test'
 import type { FastifyBaseLogger } from 'fastify'
 import type { RedisClientType } from 'redis'
 import { createLocalCoordination } from '../src/composition.ts'
+import { loadConfig } from '../src/config.ts'
 import type { JsonObject } from '../src/schemas.ts'
 import { startSimulator, type Simulator } from '../src/simulator/simulator.ts'
 import { captureLogs, patchSession, startTestApp, until, upstreamCalls, type TestApp } from './helper.ts'
@@ -198,7 +199,7 @@ test('in forward mode patches coalesce within their replica only: no caller toke
   const { app, simulator } = await startTestApp(t, {
     auth: 'forward',
     coordination: {
-      ...createLocalCoordination({ aifiMaxRps: 20 }),
+      ...createLocalCoordination(loadConfig({ LOG_LEVEL: 'silent' })),
       sharedInbox: () => {
         inboxes++
         throw new Error('forward mode must not use the shared inbox')

@@ -1,6 +1,6 @@
 import { Pool } from 'undici'
 import type { Dispatcher } from 'undici'
-import { parseJsonLeniently } from '../merge/index.ts'
+import { parseJsonKeepingDigits, parseJsonLeniently } from '../merge/index.ts'
 import { SESSIONS_PATH, sessionListSchema, sessionSchema, type Session, type SessionPatchBody } from '../schemas.ts'
 import { outcomeLabel } from './failure-table.ts'
 import { noUpstreamTracer, type UpstreamCallContext, type UpstreamTracer } from './upstream-call.ts'
@@ -90,7 +90,7 @@ export function createAifiClient(options: AifiClientOptions) {
       const payload = await call('read', 'GET', `${SESSIONS_PATH}?${query}`, context)
       const list = sessionListSchema.safeParse(payload)
       if (!list.success) throw new UpstreamBadResponseError('read', 'the session list has an unexpected shape')
-      const matches = list.data.data.filter((item) => item.sessionId === sessionId || item.sessionToken === sessionId)
+      const matches = list.data.data.filter((item) => isSessionNamed(item, sessionId))
       if (matches.length > 1) throw new UpstreamBadResponseError('read', 'the session id matched more than one session')
       if (matches.length === 0) return undefined
       const session = sessionSchema.safeParse(matches[0])
@@ -111,9 +111,21 @@ export function createAifiClient(options: AifiClientOptions) {
   }
 }
 
+/**
+ * docs/aifi-upstream.md#how-the-proxy-uses-this-api: an item is the session only when its sessionId is the id;
+ * its sessionToken counts only when it has no sessionId. An item whose sessionToken is the id but whose sessionId
+ * names another session is that other session, and merging it into this one would overwrite this one's metadata
+ * and events.
+ */
+function isSessionNamed(item: Record<string, unknown>, sessionId: string): boolean {
+  if (item.sessionId !== undefined && item.sessionId !== null) return item.sessionId === sessionId
+  return item.sessionToken === sessionId
+}
+
+/** AiFi's numbers keep their digits from this read to the write (docs/http-api.md#numbers). */
 function parseJson(op: UpstreamOp, text: string): unknown {
   try {
-    return JSON.parse(text)
+    return parseJsonKeepingDigits(text)
   } catch {
     throw new UpstreamBadResponseError(op, 'the body is not JSON')
   }

@@ -1,5 +1,5 @@
 import { ProxyError } from '../errors.ts'
-import { computeEtag, jsonEqual, matchesIfMatch, mergeMetadata } from '../merge/index.ts'
+import { computeEtag, isJsonObject, jsonEqual, matchesIfMatch, mergeMetadata } from '../merge/index.ts'
 import type { JsonObject, Session, SessionPatchBody } from '../schemas.ts'
 
 export interface PlannedPatch {
@@ -17,6 +17,8 @@ export interface BatchPlan {
   write: SessionPatchBody | undefined
   /** The session as it would be after the write: the answer for a dry run or a no-op. */
   preview: Session
+  /** Metadata as read (undefined when not an object): what the write deletes is checked against it. */
+  metadataBefore: JsonObject | undefined
   /** `events` exactly as read, for post-write verification. */
   eventsBefore: unknown
   eventsPresentBefore: boolean
@@ -26,7 +28,8 @@ export interface BatchPlan {
 function effectiveMetadata(session: Session): JsonObject | undefined {
   const { metadata } = session
   if (metadata === undefined || metadata === null) return {}
-  return typeof metadata === 'object' && !Array.isArray(metadata) ? (metadata as JsonObject) : undefined
+  // isJsonObject: a number AiFi sent as raw text (docs/http-api.md#numbers) is not an object either.
+  return isJsonObject(metadata) ? metadata : undefined
 }
 
 /**
@@ -77,6 +80,7 @@ export function planBatch(session: Session, patches: PlannedPatch[]): BatchPlan 
       ...(touchesMetadata ? { metadata: working } : {}),
       ...(raisesFlag ? { suspectedFraud: true } : {}),
     },
+    metadataBefore: current,
     eventsBefore: current?.events,
     eventsPresentBefore: current !== undefined && Object.hasOwn(current, 'events'),
   }

@@ -42,6 +42,8 @@ export function createVerifiedWrite(deps: { upstream: Upstream; logger: FastifyB
     const mismatches = verifiable
       ? findWriteMismatches({
           written: body.metadata ?? {},
+          // Only a write that carries metadata deletes anything.
+          ...(body.metadata !== undefined && plan.metadataBefore !== undefined ? { before: plan.metadataBefore } : {}),
           returned: written.session.metadata,
           eventsBefore: plan.eventsBefore,
           eventsPresentBefore: plan.eventsPresentBefore,

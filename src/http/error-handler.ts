@@ -25,7 +25,7 @@ export function registerErrorHandling(app: FastifyInstance, countOutcome: (outco
   app.decorate('countOutcome', countOutcome)
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const proxyError = toProxyError(error)
-    if (proxyError.isRefusal) request.log.info({ type: proxyError.type, reason: proxyError.message }, 'request refused')
+    if (proxyError.isRefusal) logRefusal(request, proxyError)
     else request.log.error({ err: error }, proxyError.message)
     return sendError(request, reply, proxyError)
   })
@@ -39,6 +39,16 @@ export function registerErrorHandling(app: FastifyInstance, countOutcome: (outco
     if (request.is404) notFound(request, reply)
     else done()
   })
+}
+
+/**
+ * A refusal is logged without a stack, one line per request: bad input at info, and so is a drain; a 503 the
+ * proxy's own policy answers with (rate limit, lock timeout, Redis down) at warn, since many of them say the
+ * proxy is overloaded or cut off, but each is expected, not a fault (docs/operations.md#logs).
+ */
+function logRefusal(request: FastifyRequest, error: ProxyError): void {
+  const level = error.statusCode >= 500 && error.type !== 'E_SHUTTING_DOWN' ? 'warn' : 'info'
+  request.log[level]({ type: error.type, reason: error.message }, 'request refused')
 }
 
 // Router failures that, under the sessions path, can only be about the session id.

@@ -10,16 +10,21 @@ const MAX_KEY_LENGTH = 255
 
 export type IdempotentOutcome = { kind: 'fresh'; result: PatchResult } | { kind: 'replay'; response: StoredResponse }
 
-/** The request's Idempotency-Key, scoped to its caller and tied to the request's bytes; undefined without one. */
-export function readIdempotencyClaim(request: FastifyRequest, caller: Caller): IdempotencyClaim | undefined {
+/**
+ * The request's Idempotency-Key, scoped to its caller and tied to the request's bytes; undefined without one, and
+ * for a dry run, whose answer is not kept: it wrote nothing, so replaying it buys nothing, and keeping it would
+ * spend the caller's bound (docs/http-api.md#idempotency-key). A dry run's key is still checked.
+ */
+export function readIdempotencyClaim(request: FastifyRequest, caller: Caller, dryRun: boolean): IdempotencyClaim | undefined {
   const header = request.headers['idempotency-key']
   if (header === undefined) return undefined
   if (typeof header !== 'string' || header.length === 0 || header.length > MAX_KEY_LENGTH) {
     const errors = [fieldError('Idempotency-Key', `must be 1 to ${MAX_KEY_LENGTH} characters`, 'string.length')]
     throw new ProxyError('E_INVALID_BODY', { message: 'Invalid Idempotency-Key header', errors })
   }
+  if (dryRun) return undefined
   const fingerprint = createHash('sha256').update(`${request.url}\n`).update(request.bodyDigest).digest('base64url')
-  return { scopedKey: `${caller.scope}:${header}`, fingerprint }
+  return { callerScope: caller.scope, scopedKey: `${caller.scope}:${header}`, fingerprint }
 }
 
 /**
@@ -34,8 +39,7 @@ export async function runIdempotently(
   run: () => Promise<PatchResult>,
 ): Promise<IdempotentOutcome> {
   if (claim === undefined) return { kind: 'fresh', result: await run() }
-  const { scopedKey, fingerprint } = claim
-  const begun = await guardStore(() => store.begin(scopedKey, fingerprint))
+  const begun = await guardStore(() => store.begin(claim))
   if (begun.kind === 'replay') return begun
   if (begun.kind === 'mismatch') throw new ProxyError('E_IDEMPOTENCY_MISMATCH')
   if (begun.kind === 'in-progress') throw new ProxyError('E_IDEMPOTENCY_IN_PROGRESS')
@@ -44,12 +48,12 @@ export async function runIdempotently(
   try {
     result = await run()
   } catch (error) {
-    await guardStore(() => store.abandon(scopedKey, fingerprint)).catch(() => {})
+    await guardStore(() => store.abandon(claim)).catch(() => {})
     throw error
   }
   const response = { statusCode: 200, body: JSON.stringify(result.session), etag: result.etag, mergeResult: result.mergeResult }
   // The write happened: failing to keep its answer must not turn it into an error.
-  await store.complete(scopedKey, fingerprint, response).catch((error: unknown) => {
+  await store.complete(claim, response).catch((error: unknown) => {
     log.warn({ err: error }, 'could not keep the answer for an Idempotency-Key')
   })
   return { kind: 'fresh', result }

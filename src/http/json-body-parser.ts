@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { ProxyError, fieldError } from '../errors.ts'
-import { findForbiddenKey } from '../merge/index.ts'
+import { findForbiddenKey, isJsonNumber, isOutOfDoubleRange, parseJsonKeepingDigits } from '../merge/index.ts'
+import { refuseContentEncoding } from './content-encoding.ts'
 
 export const ACCEPTED_MEDIA_TYPES = ['application/json', 'application/merge-patch+json']
 
@@ -24,7 +25,7 @@ declare module 'fastify' {
  * One parser for both media types (docs/http-api.md#content-types), replacing fastify's defaults. JSON.parse makes `__proto__` an own
  * property and never sets a prototype, so the text can be parsed first and every forbidden key then rejected
  * with its own error type, which is the protection fastify's default parser gives, answered in AiFi's shape.
- * Parse errors never quote the input.
+ * Numbers keep the caller's digits (docs/http-api.md#numbers). Parse errors never quote the input.
  */
 export function registerJsonBodyParser(app: FastifyInstance, bodyLimit: number): void {
   app.decorateRequest('bodyDigest', '')
@@ -32,6 +33,8 @@ export function registerJsonBodyParser(app: FastifyInstance, bodyLimit: number):
   app.addHook('preParsing', (request, _reply, payload, done) => {
     const hasBody = request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined
     if (hasBody && !hasUtf8Charset(request.headers['content-type'])) return done(new ProxyError('E_UNSUPPORTED_MEDIA_TYPE'))
+    const encoded = hasBody ? refuseContentEncoding(request.headers['content-encoding']) : undefined
+    if (encoded !== undefined) return done(encoded)
     done(null, payload)
   })
   app.removeAllContentTypeParsers()
@@ -41,12 +44,12 @@ export function registerJsonBodyParser(app: FastifyInstance, bodyLimit: number):
     }
     let value: unknown
     try {
-      value = JSON.parse(utf8.decode(body as Buffer))
+      value = parseJsonKeepingDigits(utf8.decode(body as Buffer))
     } catch {
       return done(new ProxyError('E_INVALID_BODY', { message: 'The body is not valid UTF-8 JSON' }), undefined)
     }
-    if (hasNonFiniteNumber(value)) {
-      // 1E400 parses to Infinity, which JSON.stringify would silently write as null.
+    if (hasOutOfRangeNumber(value)) {
+      // Kept as text, 1E400 would pass through; as a double it is Infinity, which JSON.stringify writes as null.
       return done(new ProxyError('E_INVALID_BODY', { message: 'A number is outside the range of a double' }), undefined)
     }
     const forbidden = findForbiddenKey(value)
@@ -70,12 +73,13 @@ function hasUtf8Charset(contentType: string | undefined): boolean {
   return true
 }
 
-function hasNonFiniteNumber(root: unknown): boolean {
+function hasOutOfRangeNumber(root: unknown): boolean {
   const stack: unknown[] = [root]
   while (stack.length > 0) {
     const value = stack.pop()
-    if (typeof value === 'number' && !Number.isFinite(value)) return true
-    if (typeof value === 'object' && value !== null) {
+    if (isJsonNumber(value)) {
+      if (isOutOfDoubleRange(value)) return true
+    } else if (typeof value === 'object' && value !== null) {
       for (const child of Object.values(value)) stack.push(child)
     }
   }

@@ -1,3 +1,5 @@
+import type { IdempotencyClaim } from '../request-context.ts'
+
 /** The first 2xx answer to a request with an Idempotency-Key, replayed to retries of the same request. */
 export interface StoredResponse {
   statusCode: number
@@ -17,12 +19,24 @@ export type BeginResult =
  * request (session id, query and body bytes): the same key with another fingerprint is a mismatch (docs/http-api.md#idempotency-key).
  */
 export interface IdempotencyStore {
-  begin(scopedKey: string, fingerprint: string): Promise<BeginResult>
-  /** Keeps a 2xx answer for the retention period. */
-  complete(scopedKey: string, fingerprint: string, response: StoredResponse): Promise<void>
+  begin(claim: IdempotencyClaim): Promise<BeginResult>
+  /** Keeps a 2xx answer for the retention period, within its caller's bounds. */
+  complete(claim: IdempotencyClaim, response: StoredResponse): Promise<void>
   /** The request failed: the key is free again. */
-  abandon(scopedKey: string, fingerprint: string): Promise<void>
+  abandon(claim: IdempotencyClaim): Promise<void>
 }
+
+/**
+ * What one caller's kept answers may cost (IDEMPOTENCY_MAX_BYTES_PER_CALLER, IDEMPOTENCY_MAX_KEYS_PER_CALLER).
+ * Past either bound the caller's own oldest answers go: no caller can push out another's
+ * (docs/http-api.md#idempotency-key).
+ */
+export interface IdempotencyBounds {
+  maxBytesPerCaller: number
+  maxKeysPerCaller: number
+}
+
+export const DEFAULT_IDEMPOTENCY_BOUNDS: IdempotencyBounds = { maxBytesPerCaller: 16 * 1024 * 1024, maxKeysPerCaller: 10_000 }
 
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000
 

@@ -1,12 +1,15 @@
 import { createHash } from 'node:crypto'
 import type { JsonValue } from '../schemas.ts'
+import { canonicalNumberText, isJsonNumber } from './json-number.ts'
+import { isJsonObject } from './json-tree.ts'
 
 type Pending = string | { value: unknown }
 
 /**
  * Sorted keys at every level, no whitespace: the key order and number form of RFC 8785 (JCS) §3.2.3, with
- * keys sorted by UTF-16 code units and numbers written the ECMAScript way (so `-0` is `0`). Built on an
- * explicit stack because JSON.stringify recurses and upstream metadata is not depth-checked.
+ * keys sorted by UTF-16 code units and numbers written the ECMAScript way, extended to any exact decimal value
+ * (so `-0` is `0`, `1.0` is `1`, and `12345678901234567890` keeps its digits: docs/http-api.md#numbers). Built on
+ * an explicit stack because JSON.stringify recurses and upstream metadata is not depth-checked.
  */
 export function canonicalJson(value: JsonValue): string {
   const out: string[] = []
@@ -25,7 +28,7 @@ export function canonicalJson(value: JsonValue): string {
         pending.push({ value: node[index] })
         if (index > 0) pending.push(',')
       }
-    } else if (typeof node === 'object' && node !== null) {
+    } else if (isJsonObject(node)) {
       out.push('{')
       pending.push('}')
       const keys = Object.keys(node).sort()
@@ -43,8 +46,10 @@ export function canonicalJson(value: JsonValue): string {
 
 function writeScalar(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value)
-  // JSON.stringify writes -0 as "0" and non-finite numbers (not JSON) as "null".
-  if (typeof value === 'number' || typeof value === 'boolean') return JSON.stringify(value)
+  // Non-finite numbers are not JSON; JSON.stringify has always written them as "null".
+  if (typeof value === 'number' && !Number.isFinite(value)) return 'null'
+  if (isJsonNumber(value)) return canonicalNumberText(value)
+  if (typeof value === 'boolean') return String(value)
   return 'null'
 }
 

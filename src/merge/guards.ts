@@ -25,7 +25,7 @@ export function findForbiddenKey(value: unknown): string | undefined {
   for (let visit = pending.pop(); visit !== undefined; visit = pending.pop()) {
     if (visit.parent !== undefined && FORBIDDEN_KEYS.includes(visit.key)) return pointerOf(visit)
     const node = visit.value
-    if (typeof node !== 'object' || node === null) continue
+    if (typeof node !== 'object' || node === null || JSON.isRawJSON(node)) continue
     const keys = Object.keys(node)
     // Reverse order onto a stack, so children pop in document order.
     for (let index = keys.length - 1; index >= 0; index--) {
@@ -43,20 +43,24 @@ function pointerOf(visit: Visit): string {
 }
 
 /**
- * docs/http-api.md#nesting-depth: `metadata` itself is depth 1 and each nested object or array adds one; scalars add nothing.
- * Nothing deeper than maxDepth + 1 is ever visited.
+ * docs/http-api.md#nesting-depth: `metadata` itself is depth 1 and each nested object or array adds one; scalars
+ * (raw numbers included) add nothing. Nothing deeper than maxDepth + 1 is ever visited.
  */
 export function exceedsDepth(metadata: unknown, maxDepth: number): boolean {
   const pending: Array<[unknown, number]> = [[metadata, 1]]
   for (let pair = pending.pop(); pair !== undefined; pair = pending.pop()) {
     const [node, depth] = pair
-    if (typeof node !== 'object' || node === null) continue
+    if (!isContainer(node)) continue
     if (depth > maxDepth) return true
     for (const child of Object.values(node)) {
-      if (typeof child === 'object' && child !== null) pending.push([child, depth + 1])
+      if (isContainer(child)) pending.push([child, depth + 1])
     }
   }
   return false
+}
+
+function isContainer(value: unknown): value is object {
+  return Array.isArray(value) || isJsonObject(value)
 }
 
 /** Only the top-level `events` is AiFi's; `metadata.loyalty.events` is an ordinary key (docs/http-api.md#reserved-and-forbidden-keys). */

@@ -2,17 +2,9 @@ import type { JsonObject, JsonValue } from '../schemas.ts'
 
 type JsonContainer = JsonObject | JsonValue[]
 
+/** A raw number (json-number.ts) is an object to JavaScript but a number leaf to JSON: never one to merge into. */
 export function isJsonObject(value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-/** The parsed value, or `undefined` (which no JSON text parses to) when the text is not JSON. */
-export function parseJsonLeniently(text: string): unknown {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return undefined
-  }
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !JSON.isRawJSON(value)
 }
 
 /**
@@ -35,7 +27,8 @@ export function getOwn(target: JsonObject, key: string): JsonValue | undefined {
 export function cloneJson(value: JsonValue): JsonValue {
   const pending: Array<[JsonContainer, JsonContainer]> = []
   const copyShallow = (node: JsonValue): JsonValue => {
-    if (typeof node !== 'object' || node === null) return node
+    // Raw numbers are frozen leaves, safe to share.
+    if (typeof node !== 'object' || node === null || JSON.isRawJSON(node)) return node
     const copy: JsonContainer = Array.isArray(node) ? [] : {}
     pending.push([node, copy])
     return copy

@@ -27,6 +27,7 @@ export function createQuota(store: QuotaStore, deps: { clock: Clock; onWaited?: 
         throw new ProxyError('E_UPSTREAM_UNAVAILABLE', {
           message: 'The outbound rate limit to AiFi cannot fit this call before its deadline',
           retryAfterSeconds: Math.max(1, Math.ceil(reservation.retryAfterMs / 1000)),
+          refusal: true,
         })
       }
       if (reservation.waitMs > 0) await deps.clock.delay(reservation.waitMs)

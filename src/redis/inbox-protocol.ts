@@ -1,4 +1,5 @@
 import type { PatchRecord } from '../coordinator/patch-record.ts'
+import { parseJsonKeepingDigits } from '../merge/index.ts'
 import type { SessionPatchBody } from '../schemas.ts'
 import { sessionTag } from './redis-keys.ts'
 import { REDIS_NOW_MS } from './redis-time.ts'
@@ -53,7 +54,8 @@ const ENTRY = /^(\d+) (\d+) (\d+) ([\s\S]*)$/
 /** A queue entry as a record, its Redis times moved onto this process's clock (`now` is Redis's, `localNow` ours). */
 export function decodeEntry(stored: string, sessionId: string, now: number, localNow: number): PatchRecord {
   const [, pushedAt, turnAt, deadlineAt, json] = ENTRY.exec(stored)!
-  const data = JSON.parse(json!) as EntryData
+  // Keeping digits: the caller's numbers are written from here (docs/http-api.md#numbers).
+  const data = parseJsonKeepingDigits(json!) as EntryData
   const local = (redisTime: string) => localNow - (now - Number(redisTime))
   return {
     ...data,

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { PatchResult, Settlement } from '../coordinator/settlement.ts'
 import { ProxyError, type ErrorType } from '../errors.ts'
+import { parseJsonKeepingDigits } from '../merge/index.ts'
 import type { FieldError } from '../schemas.ts'
 
 // How settlements travel from the replica that ran a batch to the replicas holding its callers
@@ -56,7 +57,8 @@ export function encodeBatch(entries: SettledEntry[], logger: FastifyBaseLogger):
 
 /** A replica's message, as [entry id, settlement] pairs. */
 export function decodeMessage(message: string): Array<[string, Settlement]> {
-  const { results, settlements } = JSON.parse(message) as Message
+  // Keeping digits: results hold AiFi's session (docs/http-api.md#numbers).
+  const { results, settlements } = parseJsonKeepingDigits(message) as Message
   return Object.entries(settlements).map(([id, settlement]) => [
     id,
     settlement.ok ? { ok: true, result: results[settlement.result]! } : { ok: false, error: decodeError(settlement.error) },
@@ -65,7 +67,7 @@ export function decodeMessage(message: string): Array<[string, Settlement]> {
 
 /** One settlement as kept in Redis. */
 export function decodeStored(stored: string): Settlement {
-  const settlement = JSON.parse(stored) as EncodedSettlement
+  const settlement = parseJsonKeepingDigits(stored) as EncodedSettlement
   return settlement.ok ? settlement : { ok: false, error: decodeError(settlement.error) }
 }
 

@@ -69,7 +69,12 @@ export function createRedisCoordination(
     lock,
     quota: createRedisQuota({ client: bounded('quota'), ratePerSecond: config.aifiMaxRps, aifiOrigin: deps.aifiOrigin, keyPrefix: `${prefix}quota:` }),
     // A running marker outlives the request that set it, but not by much: a crashed replica frees its keys.
-    idempotency: createRedisIdempotencyStore({ client: bounded('idempotency'), runningTtlMs: config.requestDeadlineMs + 5_000, keyPrefix: `${prefix}idempotency:` }),
+    idempotency: createRedisIdempotencyStore({
+      client: bounded('idempotency'),
+      runningTtlMs: config.requestDeadlineMs + 5_000,
+      bounds: config.idempotencyBounds,
+      keyPrefix: `${prefix}idempotency:`,
+    }),
     sharedInbox(waiting) {
       const inbox = createRedisInbox({
         client: bounded('inbox'),

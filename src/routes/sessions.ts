@@ -90,7 +90,7 @@ export async function sessionRoutes(app: FastifyInstance, options: SessionRoutes
         ifMatch: request.headers['if-match'],
       })
       const dryRun = request.query.dryRun === 'true'
-      const claim = readIdempotencyClaim(request, caller)
+      const claim = readIdempotencyClaim(request, caller, dryRun)
       const outcome = await runIdempotently(idempotency, claim, request.log, () => service.patchSession(record, context, dryRun))
       if (outcome.kind === 'replay') {
         metrics.requests.inc({ outcome: 'replayed' })

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { parseJsonLeniently } from '../merge/json-tree.ts'
+import { parseJsonLeniently } from '../merge/json-text.ts'
 import { SESSIONS_PATH, sessionPatchBodySchema, type FieldError, type Session, type SessionPatchBody } from '../schemas.ts'
 import { buildInvalidBody, describeZodIssues } from './aifi-error-body.ts'
 import type { CounterRecorder } from './counters.ts'

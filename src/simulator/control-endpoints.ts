@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { z } from 'zod'
-import { parseJsonLeniently } from '../merge/json-tree.ts'
+import { parseJsonLeniently } from '../merge/json-text.ts'
 import type { Session } from '../schemas.ts'
 import {
   appendedEventSchema,

@@ -1,3 +1,6 @@
+import { cloneJson } from '../merge/json-tree.ts'
+import type { JsonValue } from '../schemas.ts'
+
 const LOG_LIMIT = 10_000
 
 export interface RequestLogEntry {
@@ -66,8 +69,15 @@ export function createCounterRecorder() {
       }
     },
 
+    /** Plain objects again, and a copy of every body that keeps its raw numbers (structuredClone cannot copy them). */
     snapshot(): SimulatorCounters {
-      return structuredClone(counters)
+      return {
+        requests: { ...counters.requests },
+        log: counters.log.map((entry) => ({ ...entry })),
+        patchBodies: counters.patchBodies.map(({ sessionId, body }) => ({ sessionId, body: cloneJson(body as JsonValue) })),
+        maxConcurrentPatches: { ...counters.maxConcurrentPatches },
+        rateLimited: counters.rateLimited,
+      }
     },
 
     // PATCHes still in flight stay tracked, so a reset in the middle of a test does not under-count them.
@@ -79,7 +89,7 @@ export function createCounterRecorder() {
 
 function emptyCounters(): SimulatorCounters {
   // Keys come from the wire (a session id may be `__proto__`), so the maps have no prototype to trip over;
-  // the snapshot's structuredClone turns them back into plain objects.
+  // the snapshot copies them back into plain objects.
   return {
     requests: Object.create(null) as Record<string, number>,
     log: [],

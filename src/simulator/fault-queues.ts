@@ -1,3 +1,5 @@
+import { cloneJson } from '../merge/json-tree.ts'
+import type { JsonValue } from '../schemas.ts'
 import type { FaultSpec } from './control-schemas.ts'
 
 type ApiOp = FaultSpec['op']
@@ -11,7 +13,8 @@ export function createFaultQueues() {
 
   return {
     inject({ count, ...fault }: FaultSpec): void {
-      queues[fault.op].push({ fault: structuredClone(fault), remaining: count })
+      // cloneJson, not structuredClone: a body sent over the controls may hold raw numbers.
+      queues[fault.op].push({ fault: cloneJson(fault as JsonValue) as Fault, remaining: count })
     },
 
     /** The fault for this call, if one is queued; taking it uses it up. */

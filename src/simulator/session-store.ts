@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { isJsonObject } from '../merge/json-tree.ts'
+import { cloneJson, isJsonObject } from '../merge/json-tree.ts'
 import type { JsonValue, Session, SessionPatchBody } from '../schemas.ts'
 import type { AppendedEvent } from './control-schemas.ts'
 import { buildSessionRecord } from './session-defaults.ts'
@@ -19,20 +19,27 @@ interface SessionPage {
 
 export type SessionStore = ReturnType<typeof createSessionStore>
 
+/** A deep copy that keeps raw numbers, which structuredClone cannot copy. */
+function copy<T>(value: T): T {
+  return cloneJson(value as JsonValue) as T
+}
+
 /**
  * AiFi's session table, in memory. Records are never handed out directly: every read returns a deep copy,
- * so a caller can never change stored state by accident.
+ * so a caller can never change stored state by accident. Copies keep raw numbers (docs/http-api.md#numbers),
+ * so numbers are stored with the digits they were sent with, as a store of JSON text would.
  */
 export function createSessionStore(clock: () => Date = () => new Date()) {
   // Duplicate session ids are allowed on purpose: tests use them to make the list return two exact matches.
   const records: Session[] = []
   let lastId = 0
 
-  const matches = (record: Session, sessionId: string) =>
-    record.sessionId === sessionId || record.sessionToken === sessionId
-
+  // A record is the session its sessionId names; its sessionToken names it only when it has no sessionId.
   function findRecord(sessionId: string): Session | undefined {
-    return records.find((record) => matches(record, sessionId))
+    return (
+      records.find((record) => record.sessionId === sessionId) ??
+      records.find((record) => (record.sessionId === undefined || record.sessionId === null) && record.sessionToken === sessionId)
+    )
   }
 
   function requireRecord(sessionId: string): Session {
@@ -47,16 +54,16 @@ export function createSessionStore(clock: () => Date = () => new Date()) {
 
   return {
     create(fields: Record<string, unknown> = {}): Session {
-      const record = buildSessionRecord(lastId + 1, structuredClone(fields), clock())
+      const record = buildSessionRecord(lastId + 1, copy(fields), clock())
       // An explicit numeric id moves the sequence past it, so later sessions still sort after it.
       lastId = typeof record.id === 'number' && record.id > lastId ? record.id : lastId + 1
       records.push(record)
-      return structuredClone(record)
+      return copy(record)
     },
 
     get(sessionId: string): Session | undefined {
       const record = findRecord(sessionId)
-      return record && structuredClone(record)
+      return record && copy(record)
     },
 
     list(filter: ListFilter): SessionPage {
@@ -66,7 +73,7 @@ export function createSessionStore(clock: () => Date = () => new Date()) {
         .filter((record) => filter.after === undefined || Number(record.id) > filter.after)
         .sort((a, b) => Number(a.id) - Number(b.id))
       return {
-        items: selected.slice(0, filter.count).map((record) => structuredClone(record)),
+        items: selected.slice(0, filter.count).map((record) => copy(record)),
         hasMore: selected.length > filter.count,
       }
     },
@@ -74,10 +81,10 @@ export function createSessionStore(clock: () => Date = () => new Date()) {
     /** AiFi's PATCH: `metadata` replaces the stored object wholesale; `suspectedFraud` can only be raised. */
     applyPatch(sessionId: string, body: SessionPatchBody): Session {
       const record = requireRecord(sessionId)
-      if (body.metadata !== undefined) record.metadata = structuredClone(body.metadata)
+      if (body.metadata !== undefined) record.metadata = copy(body.metadata)
       if (body.suspectedFraud === true) record.suspectedFraud = true
       touch(record)
-      return structuredClone(record)
+      return copy(record)
     },
 
     /** What AiFi's ThirdParty and Handoff feeds do: append to `metadata.events` behind the retailer's back. */
@@ -88,11 +95,11 @@ export function createSessionStore(clock: () => Date = () => new Date()) {
       const events = metadata.events ?? []
       if (!Array.isArray(events)) throw new EventsNotAppendableError(sessionId)
       const eventMetadata = (event.metadata ?? {}) as JsonValue
-      events.push(structuredClone({ eventId: event.eventId ?? randomUUID(), metadata: eventMetadata }))
+      events.push(copy({ eventId: event.eventId ?? randomUUID(), metadata: eventMetadata }))
       metadata.events = events
       record.metadata = metadata
       touch(record)
-      return structuredClone(record)
+      return copy(record)
     },
   }
 }
