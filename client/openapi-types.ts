@@ -59,7 +59,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Error: E_UPSTREAM_UNAVAILABLE, E_LOCK_TIMEOUT, E_COORDINATION_UNAVAILABLE, E_SHUTTING_DOWN */
+                /** @description Error: E_UPSTREAM_UNAVAILABLE, E_LOCK_TIMEOUT, E_COORDINATION_UNAVAILABLE, E_COORDINATION_LOST, E_SHUTTING_DOWN */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -205,7 +205,7 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
-                /** @description Error: E_UPSTREAM_UNAVAILABLE, E_LOCK_TIMEOUT, E_COORDINATION_UNAVAILABLE, E_SHUTTING_DOWN */
+                /** @description Error: E_UPSTREAM_UNAVAILABLE, E_LOCK_TIMEOUT, E_COORDINATION_UNAVAILABLE, E_COORDINATION_LOST, E_SHUTTING_DOWN */
                 503: {
                     headers: {
                         [name: string]: unknown;

@@ -47,12 +47,6 @@ const catalogue = {
     retryAfterSeconds: 1,
     refusal: true,
   },
-  E_QUOTA_EXHAUSTED: {
-    status: 503,
-    message: "The caller's share of AiFi's quota cannot serve this patch before its deadline: nothing was written, retry later",
-    retryAfterSeconds: 1,
-    refusal: true,
-  },
   E_COORDINATION_LOST: {
     status: 503,
     message:
@@ -117,4 +111,12 @@ export class ProxyError extends Error {
 
 export function fieldError(field: string, error: string, rule: string): FieldError {
   return { field, error, rule }
+}
+
+/**
+ * Redis did not answer a call that decides whether a patch may proceed (docs/consistency.md#several-replicas):
+ * nothing was written, and nothing of this request ever will be.
+ */
+export function coordinationUnavailable(what: string, cause?: unknown): ProxyError {
+  return new ProxyError('E_COORDINATION_UNAVAILABLE', { message: `Redis does not answer: ${what}`, cause })
 }

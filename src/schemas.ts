@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { isJsonObject } from './merge/json-tree.ts'
+import { isJsonObject, type JsonObject, type JsonValue } from './merge/json-tree.ts'
 
 // One place for the wire shapes, shared by the routes, the AiFi client and the simulator.
 
@@ -7,8 +7,7 @@ import { isJsonObject } from './merge/json-tree.ts'
 export const SESSIONS_PATH = '/api/admin/v2/sessions'
 
 /** A number a double would change is a RawJSON leaf, kept as its text (docs/http-api.md#numbers). */
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue }
-export type JsonObject = { [key: string]: JsonValue }
+export type { JsonObject, JsonValue }
 
 /**
  * A raw number (docs/http-api.md#numbers) is an object to zod's record, so it is shown to the record as the plain

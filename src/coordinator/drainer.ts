@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { TraceParent } from '../aifi/upstream-call.ts'
 import type { Clock } from '../deadline.ts'
-import { ProxyError } from '../errors.ts'
+import { coordinationUnavailable, ProxyError } from '../errors.ts'
 import type { Quota } from '../quota/quota.ts'
 import { InboxUncertainError, type Inbox, type TakenBatch } from './inbox.ts'
 import type { MergeCycle } from './merge-cycle.ts'
@@ -132,7 +132,7 @@ export function createDrainer<Lease extends LockLease>(deps: DrainerDeps<Lease>)
         async (error: unknown) => {
           if (!(error instanceof InboxUncertainError)) return void waiting.answer(record.id, { ok: false, error })
           // The push may still run in Redis: only a withdraw can tell whether the patch is in the inbox.
-          await answers.withdrawOrWait(waiter, unavailable(), 'wait')
+          await answers.withdrawOrWait(waiter, coordinationUnavailable('the patch was not queued'), 'wait')
           if (waiting.get(record.id) !== undefined) void drive(record.sessionId)
         },
       )
@@ -153,7 +153,6 @@ function isCoordinationFault(error: unknown): boolean {
   return !(error instanceof ProxyError) || error.type === 'E_COORDINATION_UNAVAILABLE'
 }
 
-const unavailable = () => new ProxyError('E_COORDINATION_UNAVAILABLE', { message: 'Redis does not answer: the patch was not queued' })
 
 /** An error's name and code, never its message: a Redis error may quote a script, a JSON error the input. */
 export function errorSummary(error: unknown): { type: string; code?: string } {

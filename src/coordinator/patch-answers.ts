@@ -1,5 +1,5 @@
 import type { Clock } from '../deadline.ts'
-import { ProxyError } from '../errors.ts'
+import { coordinationUnavailable, ProxyError } from '../errors.ts'
 import type { Inbox, WithdrawOutcome } from './inbox.ts'
 import type { Waiter, WaitingCallers } from './waiting-callers.ts'
 
@@ -82,7 +82,7 @@ export function createPatchAnswers(deps: { inbox: Pick<Inbox, 'withdraw' | 'kept
     withdrawOrWait,
     /** Redis failed: each of the session's waiting patches that no cycle of this process runs learns where it stands. */
     async afterFault(sessionId: string): Promise<void> {
-      const unavailable = new ProxyError('E_COORDINATION_UNAVAILABLE', { message: 'Redis does not answer: the patch was withdrawn unapplied' })
+      const unavailable = coordinationUnavailable('the patch was withdrawn unapplied')
       const waiters = waiting.ofSession(sessionId).filter((waiter) => waiter.state === 'queued' || waiter.state === 'taken')
       await Promise.all(waiters.map((waiter) => withdrawOrWait(waiter, unavailable, 'wait')))
     },

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { PatchResult } from '../coordinator/settlement.ts'
-import { ProxyError, fieldError } from '../errors.ts'
+import { coordinationUnavailable, ProxyError, fieldError } from '../errors.ts'
 import type { IdempotencyStore, StoredResponse } from '../idempotency/idempotency-store.ts'
 import type { Caller, IdempotencyClaim } from '../request-context.ts'
 import { ACCEPT_PATCH } from './json-body-parser.ts'
@@ -74,6 +74,6 @@ async function guardStore<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work()
   } catch (error) {
-    throw new ProxyError('E_COORDINATION_UNAVAILABLE', { message: 'The idempotency store (Redis) does not answer: retry later', cause: error })
+    throw coordinationUnavailable('the idempotency store cannot be reached, retry later', error)
   }
 }

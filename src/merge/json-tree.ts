@@ -1,4 +1,6 @@
-import type { JsonObject, JsonValue } from '../schemas.ts'
+/** A JSON document as the proxy holds it. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue }
+export type JsonObject = { [key: string]: JsonValue }
 
 type JsonContainer = JsonObject | JsonValue[]
 

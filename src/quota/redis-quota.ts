@@ -1,9 +1,12 @@
 import { createHash } from 'node:crypto'
 import type { RedisClientType } from 'redis'
-import { coordinationUnavailable } from '../redis/redis-errors.ts'
-import { REDIS_NOW_MS } from '../redis/redis-time.ts'
+import { coordinationUnavailable } from '../errors.ts'
 import { DEFAULT_BURST } from './gcra.ts'
 import type { QuotaStore } from './quota.ts'
+
+/** Lua, shared with the inbox's scripts: milliseconds on Redis's own clock, the one every replica shares, as `now`. */
+export const REDIS_NOW_MS = `local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)`
 
 /**
  * A GCRA reservation (the arithmetic of gcra.ts). KEYS[1] theoretical arrival time, KEYS[2] paused-until;

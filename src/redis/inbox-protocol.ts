@@ -1,8 +1,8 @@
 import type { PatchRecord } from '../coordinator/patch-record.ts'
 import { parseJsonKeepingDigits } from '../merge/index.ts'
 import type { SessionPatchBody } from '../schemas.ts'
+import { REDIS_NOW_MS } from '../quota/redis-quota.ts'
 import { sessionTag } from './redis-keys.ts'
-import { REDIS_NOW_MS } from './redis-time.ts'
 
 // The shared inbox's layout in Redis (docs/consistency.md#the-shared-inbox). Per session, under its tag: the
 // queue (a list), the batch a holder took (a list), the ids a write may have carried (a set), and one state key

@@ -4,9 +4,9 @@ import { InboxUncertainError, type Inbox, type TakenBatch, type WithdrawOutcome 
 import type { Settlements } from '../coordinator/patch-record.ts'
 import type { Settlement } from '../coordinator/settlement.ts'
 import type { Clock } from '../deadline.ts'
+import { coordinationUnavailable } from '../errors.ts'
 import { decodeEntry, encodeEntry, inboxKeys, KEPT, MARK_WRITTEN, PUSH, SETTLE, TAKE, WITHDRAW } from './inbox-protocol.ts'
 import { decodeMessage, decodeStored, encodeBatch } from './inbox-settlements.ts'
-import { coordinationUnavailable } from './redis-errors.ts'
 import type { RedisLease } from './redis-lock.ts'
 
 export interface InboxClient {

@@ -3,7 +3,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { RedisClientType } from 'redis'
 import type { LockLease, SessionLock } from '../coordinator/session-lock.ts'
 import { systemClock, type Clock } from '../deadline.ts'
-import { coordinationUnavailable } from './redis-errors.ts'
+import { coordinationUnavailable } from '../errors.ts'
 import { sessionTag } from './redis-keys.ts'
 import { ACQUIRE_LOCK, EXTEND_LOCK, RELEASE_LOCK } from './scripts.ts'
 

@@ -4,8 +4,7 @@ import { defaultResource, detectResources, envDetector, resourceFromAttributes }
 import { BatchSpanProcessor, ConsoleSpanExporter } from '@opentelemetry/sdk-trace-base'
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions'
 import { createOtelTracing } from './otel-tracing.ts'
-import type { DiagnosticsLogger } from './start-tracing.ts'
-import type { Tracing } from './tracing.ts'
+import type { DiagnosticsLogger, Tracing } from './tracing.ts'
 import type { TracesExporter } from './tracing-env.ts'
 
 /**

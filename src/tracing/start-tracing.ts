@@ -1,10 +1,5 @@
 import type { Config } from '../config.ts'
-import { noTracing, type Tracing } from './tracing.ts'
-
-/** Where OpenTelemetry's own warnings go (an export that failed, a bad OTEL_* value the SDK read itself). */
-export interface DiagnosticsLogger {
-  warn(object: object, message: string): void
-}
+import { noTracing, type DiagnosticsLogger, type Tracing } from './tracing.ts'
 
 /**
  * Tracing as configured (docs/operations.md#traces). Off, this is `noTracing` and the OpenTelemetry SDK is never

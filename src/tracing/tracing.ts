@@ -24,3 +24,8 @@ export const noTracing: Tracing = {
   ...noUpstreamTracer,
   shutdown: async () => {},
 }
+
+/** Where OpenTelemetry's own warnings go (an export that failed, a bad OTEL_* value the SDK read itself). */
+export interface DiagnosticsLogger {
+  warn(object: object, message: string): void
+}
