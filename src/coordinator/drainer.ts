@@ -69,28 +69,36 @@ export function createDrainer<Lease extends LockLease>(deps: DrainerDeps<Lease>)
       if (head.state === 'queued') return answers.withdrawOrWait(head, new ProxyError('E_LOCK_TIMEOUT'), 'wait')
       return change
     }
+    let idle: boolean
     try {
-      const turnWaitMs = clock.now() - record.receivedAt
-      let quotaWaitMs: number
-      try {
-        quotaWaitMs = await quota.reserve(2, record.deadlineAt - clock.now())
-      } catch (error) {
-        if (isCoordinationFault(error)) throw error
-        // No slot before the head's deadline: it leaves the inbox with that answer, unless a holder took it.
-        if (head.state === 'taken') return await change
-        return await answers.withdrawOrWait(head, error as ProxyError, 'wait')
-      }
-      const batch = await inbox.take(sessionId, lease, maxBatch)
-      if (batch === undefined) return
-      if (batch.patches.length === 0) {
-        // This process's patches were settled by another holder (and the message missed), or are being run elsewhere.
-        if (!(await answers.fromKept(sessionId))) await change
-        return
-      }
-      await runBatch(sessionId, batch, lease, { turnWaitMs, quotaWaitMs })
+      idle = await serveUnderLease(sessionId, head, lease)
     } finally {
       await lease.release()
     }
+    // Nothing to do until this process's patches change: waited for with the lock handed back.
+    if (idle) await change
+  }
+
+  /** Quota, take, cycle, settle under a held lease; true when there was nothing to run. */
+  async function serveUnderLease(sessionId: string, head: Waiter, lease: Lease): Promise<boolean> {
+    const { record } = head
+    const turnWaitMs = clock.now() - record.receivedAt
+    let quotaWaitMs: number
+    try {
+      quotaWaitMs = await quota.reserve(2, record.deadlineAt - clock.now())
+    } catch (error) {
+      if (isCoordinationFault(error)) throw error
+      // No slot before the head's deadline: it leaves the inbox with that answer, unless a holder took it.
+      if (head.state === 'taken') return true
+      await answers.withdrawOrWait(head, error as ProxyError, 'wait')
+      return false
+    }
+    const batch = await inbox.take(sessionId, lease, maxBatch)
+    if (batch === undefined) return false
+    // None: this process's patches were settled by another holder (and the message missed), or are run elsewhere.
+    if (batch.patches.length === 0) return !(await answers.fromKept(sessionId))
+    await runBatch(sessionId, batch, lease, { turnWaitMs, quotaWaitMs })
+    return false
   }
 
   async function runBatch(sessionId: string, batch: TakenBatch, lease: Lease, waits: { turnWaitMs: number; quotaWaitMs: number }) {
@@ -103,7 +111,8 @@ export function createDrainer<Lease extends LockLease>(deps: DrainerDeps<Lease>)
       traceOf: (id: string): TraceParent | undefined => waiting.get(id)?.trace,
       credentialsOf: (record: PatchRecord) => waiting.get(record.id)?.authorization,
       payAttempt: (maxWaitMs: number) => quota.reserve(2, maxWaitMs),
-      confirmWrite: async (ids: readonly string[]) => (await lease.confirm()) && (await inbox.markWriting(sessionId, lease, ids)),
+      // A record Redis did not confirm counts as a lost lease: nothing is sent, and the batch stays taken.
+      confirmWrite: async (ids: readonly string[]) => (await lease.confirm()) && (await inbox.markWriting(sessionId, lease, ids).catch(() => false)),
     })
     if (outcome === 'lease-lost') {
       // The batch stays taken: the next holder, maybe this process again, runs it first.
