@@ -134,7 +134,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   registerJsonBodyParser(app, config.bodyLimitBytes)
   registerErrorHandling(app, (outcome) => metrics.requests.inc({ outcome }))
   const registerMethodNotAllowed = collectRoutesForMethodNotAllowed(app)
-  await registerOpenApi(app)
+  await registerOpenApi(app, { serveUi: config.nodeEnv !== 'production' })
 
   // The API scope: refused while draining, before its own session-id and auth checks.
   await app.register(async (api) => {
