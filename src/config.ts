@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { chooseTracesExporters, tracingEnvShape } from './tracing/tracing-env.ts'
+import { chooseTracesExporters, otlpTracesEndpoint, tracingEnvShape } from './tracing/tracing-env.ts'
 
 // The one place that reads the environment (docs/configuration.md#environment-variables). Everything else receives a Config.
 
@@ -118,6 +118,8 @@ const envSchema = z
     logLevel: env.LOG_LEVEL,
     /** Empty: tracing is off and no OpenTelemetry code is loaded. */
     tracesExporters: chooseTracesExporters(env),
+    /** Where OTLP spans go, for the logs (no credentials); the exporter resolves it again itself. */
+    tracesEndpoint: otlpTracesEndpoint(env),
   }))
 
 export type Config = Readonly<z.infer<typeof envSchema>>

@@ -51,3 +51,16 @@ export function chooseTracesExporters(env: TracingEnv): readonly TracesExporter[
   const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? env.OTEL_EXPORTER_OTLP_ENDPOINT
   return endpoint === undefined ? [] : ['otlp']
 }
+
+/**
+ * Where the OTLP exporter sends spans, resolved as the SDK resolves it (the traces endpoint as given, else the
+ * general one with `/v1/traces` appended, else the SDK's default), for the logs: without credentials or query.
+ */
+export function otlpTracesEndpoint(env: TracingEnv): string {
+  const general = env.OTEL_EXPORTER_OTLP_ENDPOINT
+  const url = new URL(
+    env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ??
+      (general === undefined ? 'http://localhost:4318/v1/traces' : `${general.replace(/\/?$/, '/')}v1/traces`),
+  )
+  return `${url.origin}${url.pathname}`
+}
