@@ -23,7 +23,7 @@ const exportersSchema = optionalText.transform((value, ctx): Array<TracesExporte
 
 const endpointSchema = optionalText.refine(
   (value) => value === undefined || (URL.canParse(value) && ['http:', 'https:'].includes(new URL(value).protocol)),
-  'expected an http: or https: URL',
+  'expected an http:// or https:// URL such as http://otel-collector:4318 (the value given is not shown)',
 )
 
 // The exporter speaks OTLP/HTTP with JSON bodies. Sending that where protobuf or gRPC was asked for would fail
