@@ -17,6 +17,7 @@ import { handleClientError } from './http/client-error.ts'
 import { handleFrameworkError, registerErrorHandling } from './http/error-handler.ts'
 import { registerJsonBodyParser } from './http/json-body-parser.ts'
 import { collectRoutesForMethodNotAllowed } from './http/method-not-allowed.ts'
+import { recordRequestDurations } from './http/request-duration.ts'
 import { RequestLogController } from './http/request-log.ts'
 import { serverTimeoutOptions, type ServerTimeouts } from './http/server-timeouts.ts'
 import type { IdempotencyStore } from './idempotency/idempotency-store.ts'
@@ -94,6 +95,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   const metrics = options.metrics ?? createMetrics()
   if (options.metrics === undefined) app.addHook('onClose', async () => metrics.close())
+  recordRequestDurations(app, metrics)
   const lock = options.lock ?? createLocalLock()
   const clock = options.clock ?? systemClock
   const client = createAifiClient({
@@ -134,7 +136,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   registerJsonBodyParser(app, config.bodyLimitBytes)
   registerErrorHandling(app, (outcome) => metrics.requests.inc({ outcome }))
   const registerMethodNotAllowed = collectRoutesForMethodNotAllowed(app)
-  await registerOpenApi(app)
+  await registerOpenApi(app, { serveUi: config.nodeEnv !== 'production' })
 
   // The API scope: refused while draining, before its own session-id and auth checks.
   await app.register(async (api) => {

@@ -1,9 +1,13 @@
 import type { Config } from '../config.ts'
 import { noTracing, type Tracing } from './tracing.ts'
 
-/** Where OpenTelemetry's own warnings go (an export that failed, a bad OTEL_* value the SDK read itself). */
+/**
+ * Where tracing says what it does: that it is on and where it exports, a collector that stopped answering, and
+ * OpenTelemetry's own warnings (a bad OTEL_* value the SDK read itself).
+ */
 export interface DiagnosticsLogger {
   warn(object: object, message: string): void
+  info(object: object, message: string): void
 }
 
 /**
@@ -13,5 +17,5 @@ export interface DiagnosticsLogger {
 export async function startTracing(config: Config, logger: DiagnosticsLogger): Promise<Tracing> {
   if (config.tracesExporters.length === 0) return noTracing
   const { startSdkTracing } = await import('./sdk-tracing.ts')
-  return startSdkTracing(config.tracesExporters, logger)
+  return startSdkTracing(config.tracesExporters, config.tracesEndpoint, logger)
 }
