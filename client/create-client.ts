@@ -3,15 +3,15 @@ import { openCallScope, type CallScope } from './call-scope.ts'
 import { MergeProxyError } from './errors.ts'
 import { resolveOptions, type ClientOptions } from './options.ts'
 import { sendWithRetries, type Transport } from './send.ts'
-import type { MergeResult, Session, SessionPatch } from './types.ts'
+import type { MergeRequestHeaders, MergeResult, Session, SessionPatch } from './types.ts'
 
 export interface MergeOptions {
   /** Apply only if the session's ETag still matches (else 412 `E_PRECONDITION_FAILED`). */
-  ifMatch?: string
+  ifMatch?: MergeRequestHeaders['If-Match']
   /** Merge and answer, write nothing. */
   dryRun?: boolean
   /** Defaults to a fresh UUID; the same key is sent on every attempt of the call. */
-  idempotencyKey?: string
+  idempotencyKey?: MergeRequestHeaders['Idempotency-Key']
   /** Ends the call (rejects with `E_CLIENT_ABORTED`, or `E_CLIENT_TIMEOUT` for `AbortSignal.timeout()`). */
   signal?: AbortSignal
 }

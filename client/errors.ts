@@ -1,4 +1,4 @@
-import type { FieldError } from './types.ts'
+import type { FieldError, ProxyErrorType } from './types.ts'
 
 /**
  * Failures seen only by the client, all with status 0:
@@ -14,9 +14,12 @@ export type ClientErrorType = 'E_CLIENT_TIMEOUT' | 'E_CLIENT_ABORTED' | 'E_CLIEN
 /** An answer that is not what the proxy sends (not its error body, a 2xx without a session or an ETag). */
 export const UNEXPECTED_RESPONSE = 'E_UNEXPECTED_RESPONSE'
 
+/** What a failed call's `type` can be: the proxy's error types (from its OpenAPI document) or the client's own. */
+export type MergeProxyErrorType = ProxyErrorType | ClientErrorType | typeof UNEXPECTED_RESPONSE
+
 export interface MergeProxyErrorInit {
   status: number
-  type: string
+  type: MergeProxyErrorType
   message: string
   errors?: FieldError[]
   requestId?: string
@@ -30,7 +33,7 @@ export class MergeProxyError extends Error {
   /** The HTTP status, or 0 when no usable answer arrived. */
   readonly status: number
   /** `E_...`: the proxy's error type, a {@link ClientErrorType}, or `E_UNEXPECTED_RESPONSE`. */
-  readonly type: string
+  readonly type: MergeProxyErrorType
   readonly errors: FieldError[]
   /** The proxy's `X-Request-Id` of the last answer, for its logs. */
   readonly requestId: string | undefined

@@ -12,219 +12,14 @@ export interface paths {
             cookie?: never;
         };
         /** Read a session with the ETag of its metadata (for If-Match) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    sessionId: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The session as AiFi returned it, every field passed through, with an `ETag` of its metadata (`events` included). A PATCH also answers `X-Merge-Result: applied | noop | dry-run`. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Session"];
-                    };
-                };
-                /** @description Error: E_UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Error: E_SESSION_NOT_FOUND, E_NOT_FOUND */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Error: E_UPSTREAM_AUTH, E_UPSTREAM_BAD_RESPONSE */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Error: E_UPSTREAM_UNAVAILABLE, E_LOCK_TIMEOUT, E_COORDINATION_UNAVAILABLE, E_COORDINATION_LOST, E_SHUTTING_DOWN */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Error: E_UPSTREAM_TIMEOUT */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["getSession"];
         put?: never;
         post?: never;
         delete?: never;
         options?: never;
         head?: never;
         /** Merge a partial metadata update into a session (RFC 7396), keeping AiFi's events */
-        patch: {
-            parameters: {
-                query?: {
-                    dryRun?: "true" | "false";
-                };
-                header?: never;
-                path: {
-                    sessionId: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @enum {boolean} */
-                        suspectedFraud?: true;
-                        metadata?: {
-                            [key: string]: unknown;
-                        };
-                    };
-                    "application/merge-patch+json": {
-                        /** @enum {boolean} */
-                        suspectedFraud?: true;
-                        metadata?: {
-                            [key: string]: unknown;
-                        };
-                    };
-                };
-            };
-            responses: {
-                /** @description The session as AiFi returned it, every field passed through, with an `ETag` of its metadata (`events` included). A PATCH also answers `X-Merge-Result: applied | noop | dry-run`. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Session"];
-                    };
-                };
-                /** @description Error: E_INVALID_BODY, E_RESERVED_KEY, E_FORBIDDEN_KEY */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Error: E_UNAUTHORIZED */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Error: E_SESSION_NOT_FOUND, E_NOT_FOUND */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Error: E_IDEMPOTENCY_IN_PROGRESS */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Error: E_PRECONDITION_FAILED */
-                412: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Error: E_PAYLOAD_TOO_LARGE */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Error: E_UNSUPPORTED_MEDIA_TYPE */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Error: E_IDEMPOTENCY_MISMATCH, E_UPSTREAM_REJECTED */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Error: E_UPSTREAM_AUTH, E_UPSTREAM_BAD_RESPONSE */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Error: E_UPSTREAM_UNAVAILABLE, E_LOCK_TIMEOUT, E_COORDINATION_UNAVAILABLE, E_COORDINATION_LOST, E_SHUTTING_DOWN */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Error: E_UPSTREAM_TIMEOUT */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        patch: operations["patchSession"];
         trace?: never;
     };
     "/healthz": {
@@ -235,29 +30,7 @@ export interface paths {
             cookie?: never;
         };
         /** Liveness: 200 while the process runs */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The process runs */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            status: "ok";
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["getHealth"];
         put?: never;
         post?: never;
         delete?: never;
@@ -274,53 +47,7 @@ export interface paths {
             cookie?: never;
         };
         /** Readiness: 503 while draining for shutdown, or while Redis is unreachable when configured */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Ready (200), or not (503) while draining or while Redis is unreachable */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            status: "ready" | "unavailable";
-                            draining: boolean;
-                            /**
-                             * @description The cross-replica lock store (Redis), when REDIS_URL is set
-                             * @enum {string}
-                             */
-                            lock: "ok" | "down";
-                        };
-                    };
-                };
-                /** @description Ready (200), or not (503) while draining or while Redis is unreachable */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            status: "ready" | "unavailable";
-                            draining: boolean;
-                            /**
-                             * @description The cross-replica lock store (Redis), when REDIS_URL is set
-                             * @enum {string}
-                             */
-                            lock: "ok" | "down";
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["getReadiness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -337,26 +64,7 @@ export interface paths {
             cookie?: never;
         };
         /** Prometheus metrics (prefix aifi_proxy_) and the default process metrics */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Prometheus text exposition format */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "text/plain; version=0.0.4; charset=utf-8": string;
-                    };
-                };
-            };
-        };
+        get: operations["getMetrics"];
         put?: never;
         post?: never;
         delete?: never;
@@ -372,7 +80,11 @@ export interface components {
         /** @description AiFi's error shape plus the proxy's request id (see the error table) */
         Error: {
             message: string;
-            type: string;
+            /**
+             * @description The error type (docs/http-api.md#errors)
+             * @enum {string}
+             */
+            type: "E_INVALID_BODY" | "E_RESERVED_KEY" | "E_FORBIDDEN_KEY" | "E_UNAUTHORIZED" | "E_SESSION_NOT_FOUND" | "E_NOT_FOUND" | "E_METHOD_NOT_ALLOWED" | "E_REQUEST_TIMEOUT" | "E_IDEMPOTENCY_IN_PROGRESS" | "E_PRECONDITION_FAILED" | "E_PAYLOAD_TOO_LARGE" | "E_UNSUPPORTED_MEDIA_TYPE" | "E_IDEMPOTENCY_MISMATCH" | "E_UPSTREAM_REJECTED" | "E_INTERNAL" | "E_UPSTREAM_AUTH" | "E_UPSTREAM_BAD_RESPONSE" | "E_UPSTREAM_UNAVAILABLE" | "E_QUOTA_EXHAUSTED" | "E_LOCK_TIMEOUT" | "E_COORDINATION_UNAVAILABLE" | "E_COORDINATION_LOST" | "E_SHUTTING_DOWN" | "E_UPSTREAM_TIMEOUT";
             errors: {
                 error: string;
                 rule: string;
@@ -397,4 +109,597 @@ export interface components {
     pathItems: never;
 }
 export type $defs = Record<string, never>;
-export type operations = Record<string, never>;
+export interface operations {
+    getSession: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Kept as the request id when it is a plain token (1-128 of letters, digits, `_ . : -`); otherwise a fresh UUID is used. */
+                "X-Request-Id"?: string;
+                /** @description W3C trace context: the request span continues this trace when tracing is on; ignored otherwise. */
+                traceparent?: string;
+                /** @description W3C trace context, carried with `traceparent`. */
+                tracestate?: string;
+            };
+            path: {
+                sessionId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The session as AiFi returned it, every field passed through, with an `ETag` of its metadata (`events` included). A PATCH also answers `X-Merge-Result: applied | noop | dry-run`. */
+            200: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    /** @description A strong validator of the session's metadata (`events` included): send it back in `If-Match`. */
+                    ETag: string;
+                    /** @description The patch format to send (RFC 5789). */
+                    "Accept-Patch": "application/merge-patch+json";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            /** @description Error: E_UNAUTHORIZED */
+            401: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    /** @description The scheme the credentials must use (RFC 9110 §11.6.1). */
+                    "WWW-Authenticate": "Bearer";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: E_SESSION_NOT_FOUND, E_NOT_FOUND */
+            404: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: E_METHOD_NOT_ALLOWED */
+            405: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    /** @description The methods this path serves. */
+                    Allow: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: E_REQUEST_TIMEOUT */
+            408: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: E_INTERNAL */
+            500: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: E_UPSTREAM_AUTH, E_UPSTREAM_BAD_RESPONSE */
+            502: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: E_UPSTREAM_UNAVAILABLE, E_QUOTA_EXHAUSTED, E_LOCK_TIMEOUT, E_COORDINATION_UNAVAILABLE, E_COORDINATION_LOST, E_SHUTTING_DOWN */
+            503: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    /** @description `close` while the proxy drains for shutdown: the next request should go to another instance. */
+                    Connection?: "close";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: E_UPSTREAM_TIMEOUT */
+            504: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    patchSession: {
+        parameters: {
+            query?: {
+                dryRun?: "true" | "false";
+            };
+            header?: {
+                /** @description Kept as the request id when it is a plain token (1-128 of letters, digits, `_ . : -`); otherwise a fresh UUID is used. */
+                "X-Request-Id"?: string;
+                /**
+                 * @description Apply the patch only if the session's current ETag matches (RFC 9110 §13.1.1: strong comparison, `*` or a comma-separated list); else 412.
+                 * @example "2f1c9e0a7b"
+                 */
+                "If-Match"?: string;
+                /** @description The first 2xx answer for this caller and key is kept for 24 h and replayed to a retry with the same request (`Idempotency-Replayed: true`). */
+                "Idempotency-Key"?: string;
+                /** @description W3C trace context: the request span continues this trace when tracing is on; ignored otherwise. */
+                traceparent?: string;
+                /** @description W3C trace context, carried with `traceparent`. */
+                tracestate?: string;
+            };
+            path: {
+                sessionId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "metadata": {
+                 *         "loyalty": {
+                 *           "tier": "gold"
+                 *         }
+                 *       }
+                 *     }
+                 */
+                "application/json": {
+                    /** @enum {boolean} */
+                    suspectedFraud?: true;
+                    metadata?: {
+                        [key: string]: unknown;
+                    };
+                };
+                /**
+                 * @example {
+                 *       "metadata": {
+                 *         "loyalty": {
+                 *           "tier": "gold"
+                 *         }
+                 *       }
+                 *     }
+                 */
+                "application/merge-patch+json": {
+                    /** @enum {boolean} */
+                    suspectedFraud?: true;
+                    metadata?: {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description The session as AiFi returned it, every field passed through, with an `ETag` of its metadata (`events` included). A PATCH also answers `X-Merge-Result: applied | noop | dry-run`. */
+            200: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    /** @description A strong validator of the session's metadata (`events` included): send it back in `If-Match`. */
+                    ETag: string;
+                    /** @description `applied`: written; `noop`: nothing to change, nothing written; `dry-run`: `?dryRun=true`, nothing written. */
+                    "X-Merge-Result": "applied" | "noop" | "dry-run";
+                    /** @description The first answer to this Idempotency-Key, replayed. */
+                    "Idempotency-Replayed"?: "true";
+                    /** @description The patch format to send (RFC 5789). */
+                    "Accept-Patch": "application/merge-patch+json";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            /** @description Error: E_INVALID_BODY, E_RESERVED_KEY, E_FORBIDDEN_KEY */
+            400: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: E_UNAUTHORIZED */
+            401: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    /** @description The scheme the credentials must use (RFC 9110 §11.6.1). */
+                    "WWW-Authenticate": "Bearer";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: E_SESSION_NOT_FOUND, E_NOT_FOUND */
+            404: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: E_METHOD_NOT_ALLOWED */
+            405: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    /** @description The methods this path serves. */
+                    Allow: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: E_REQUEST_TIMEOUT */
+            408: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: E_IDEMPOTENCY_IN_PROGRESS */
+            409: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: E_PRECONDITION_FAILED */
+            412: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: E_PAYLOAD_TOO_LARGE */
+            413: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: E_UNSUPPORTED_MEDIA_TYPE */
+            415: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    /** @description The patch format to send (RFC 5789). */
+                    "Accept-Patch": "application/merge-patch+json";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: E_IDEMPOTENCY_MISMATCH, E_UPSTREAM_REJECTED */
+            422: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: E_INTERNAL */
+            500: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: E_UPSTREAM_AUTH, E_UPSTREAM_BAD_RESPONSE */
+            502: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: E_UPSTREAM_UNAVAILABLE, E_QUOTA_EXHAUSTED, E_LOCK_TIMEOUT, E_COORDINATION_UNAVAILABLE, E_COORDINATION_LOST, E_SHUTTING_DOWN */
+            503: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    /** @description `close` while the proxy drains for shutdown: the next request should go to another instance. */
+                    Connection?: "close";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: E_UPSTREAM_TIMEOUT */
+            504: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getHealth: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Kept as the request id when it is a plain token (1-128 of letters, digits, `_ . : -`); otherwise a fresh UUID is used. */
+                "X-Request-Id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The process runs */
+            200: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "ok";
+                    };
+                };
+            };
+            /** @description Error: E_METHOD_NOT_ALLOWED */
+            405: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    /** @description The methods this path serves. */
+                    Allow: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: E_REQUEST_TIMEOUT */
+            408: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: E_INTERNAL */
+            500: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getReadiness: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Kept as the request id when it is a plain token (1-128 of letters, digits, `_ . : -`); otherwise a fresh UUID is used. */
+                "X-Request-Id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ready (200), or not (503) while draining or while Redis is unreachable */
+            200: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "ready" | "unavailable";
+                        draining: boolean;
+                        /**
+                         * @description The cross-replica lock store (Redis), when REDIS_URL is set
+                         * @enum {string}
+                         */
+                        lock: "ok" | "down";
+                    };
+                };
+            };
+            /** @description Error: E_METHOD_NOT_ALLOWED */
+            405: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    /** @description The methods this path serves. */
+                    Allow: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: E_REQUEST_TIMEOUT */
+            408: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: E_INTERNAL */
+            500: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Ready (200), or not (503) while draining or while Redis is unreachable */
+            503: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "ready" | "unavailable";
+                        draining: boolean;
+                        /**
+                         * @description The cross-replica lock store (Redis), when REDIS_URL is set
+                         * @enum {string}
+                         */
+                        lock: "ok" | "down";
+                    };
+                };
+            };
+        };
+    };
+    getMetrics: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Kept as the request id when it is a plain token (1-128 of letters, digits, `_ . : -`); otherwise a fresh UUID is used. */
+                "X-Request-Id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Prometheus text exposition format */
+            200: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain; version=0.0.4; charset=utf-8": string;
+                };
+            };
+            /** @description Error: E_METHOD_NOT_ALLOWED */
+            405: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    /** @description The methods this path serves. */
+                    Allow: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain; version=0.0.4; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: E_REQUEST_TIMEOUT */
+            408: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain; version=0.0.4; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error: E_INTERNAL */
+            500: {
+                headers: {
+                    /** @description The request id, also in the error body and the logs. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain; version=0.0.4; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+}

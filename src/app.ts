@@ -10,6 +10,7 @@ import { handleClientError } from './http/client-error.ts'
 import { handleFrameworkError, registerErrorHandling } from './http/error-handler.ts'
 import { registerJsonBodyParser } from './http/json-body-parser.ts'
 import { collectRoutesForMethodNotAllowed } from './http/method-not-allowed.ts'
+import { recordRequestDurations } from './http/request-duration.ts'
 import { RequestLogController } from './http/request-log.ts'
 import { serverTimeoutOptions, type ServerTimeouts } from './http/server-timeouts.ts'
 import type { Metrics } from './metrics.ts'
@@ -73,6 +74,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.setSerializerCompiler(() => (data) => JSON.stringify(data))
 
   const { metrics, replica } = options
+  recordRequestDurations(app, metrics)
   const clock = options.clock ?? systemClock
   app.decorate('sessionQueues', replica.drainer)
   await app.register(gracefulShutdown, { delayMs: config.shutdownDelayMs, graceMs: config.shutdownGraceMs })
@@ -85,7 +87,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   registerJsonBodyParser(app, config.bodyLimitBytes)
   registerErrorHandling(app, (outcome) => metrics.requests.inc({ outcome }))
   const registerMethodNotAllowed = collectRoutesForMethodNotAllowed(app)
-  await registerOpenApi(app)
+  await registerOpenApi(app, { serveUi: config.nodeEnv !== 'production' })
 
   // The API scope: refused while draining, before its own session-id and auth checks.
   await app.register(async (api) => {

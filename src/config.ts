@@ -1,10 +1,24 @@
 import { z } from 'zod'
-import { chooseTracesExporters, tracingEnvShape } from './tracing/tracing-env.ts'
+import { chooseTracesExporters, otlpTracesEndpoint, tracingEnvShape } from './tracing/tracing-env.ts'
 
 // The one place that reads the environment (docs/configuration.md#environment-variables). Everything else receives a Config.
 
-const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback)
-const nonNegativeInt = (fallback: number) => z.coerce.number().int().nonnegative().default(fallback)
+/**
+ * A number read as zod's coerce reads it (`Number(value)`), refused with a sentence a person can act on: what is
+ * expected, the default, and the value given (numbers are no secret; shortened, in case one was pasted in).
+ */
+const numberSetting = (fallback: number, expected: string, accepts: (value: number) => boolean) =>
+  z
+    .string()
+    .optional()
+    // A refinement, not an issue raised in the transform: it leaves the checks across variables below running too.
+    .refine((raw) => raw === undefined || (Number.isFinite(Number(raw)) && accepts(Number(raw))), {
+      error: (issue) => `expected ${expected} (default ${fallback}), got ${JSON.stringify(shorten(String(issue.input)))}`,
+    })
+    .transform((raw) => (raw === undefined ? fallback : Number(raw)))
+const shorten = (raw: string) => (raw.length > 24 ? `${raw.slice(0, 24)}…` : raw)
+const positiveInt = (fallback: number) => numberSetting(fallback, 'a whole number of 1 or more', (n) => Number.isInteger(n) && n > 0)
+const nonNegativeInt = (fallback: number) => numberSetting(fallback, 'a whole number of 0 or more', (n) => Number.isInteger(n) && n >= 0)
 const optionalText = z
   .string()
   .optional()
@@ -42,22 +56,23 @@ const callerKeysSchema = optionalText.transform((value, ctx): CallerKey[] | unde
   return keys
 })
 
-const urlSchema = (protocols: string[]) =>
+// The value is never repeated: a URL may hold credentials (REDIS_URL's password, for one).
+const urlSchema = (protocols: string[], example: string) =>
   optionalText.refine(
     (value) => value === undefined || (URL.canParse(value) && protocols.includes(new URL(value).protocol)),
-    `expected a ${protocols.join(' or ')} URL`,
+    `expected ${protocols[0] === 'http:' ? 'an' : 'a'} ${protocols.map((protocol) => `${protocol}//`).join(' or ')} URL such as ${example} (the value given is not shown)`,
   )
 
 const envSchema = z
   .object({
     NODE_ENV: optionalText,
-    PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+    PORT: numberSetting(8080, 'a port number from 0 to 65535', (n) => Number.isInteger(n) && n >= 0 && n <= 65535),
     HOST: z.string().min(1).optional(),
-    AIFI_BASE_URL: urlSchema(['http:', 'https:']),
+    AIFI_BASE_URL: urlSchema(['http:', 'https:'], 'https://oasis-api.public.sandbox.oasis.aifi.com'),
     AIFI_API_TOKEN: optionalText,
     PROXY_API_KEYS: callerKeysSchema,
-    REDIS_URL: urlSchema(['redis:', 'rediss:']),
-    AIFI_MAX_RPS: z.coerce.number().positive().default(20),
+    REDIS_URL: urlSchema(['redis:', 'rediss:'], 'redis://redis:6379'),
+    AIFI_MAX_RPS: numberSetting(20, 'a number of requests per second above 0, such as 20 or 0.5', (n) => n > 0),
     UPSTREAM_TIMEOUT_MS: positiveInt(10_000),
     UPSTREAM_RETRIES: nonNegativeInt(3),
     REQUEST_DEADLINE_MS: positiveInt(30_000),
@@ -125,6 +140,8 @@ const envSchema = z
     logLevel: env.LOG_LEVEL,
     /** Empty: tracing is off and no OpenTelemetry code is loaded. */
     tracesExporters: chooseTracesExporters(env),
+    /** Where OTLP spans go, for the logs (no credentials); the exporter resolves it again itself. */
+    tracesEndpoint: otlpTracesEndpoint(env),
   }))
 
 export type Config = Readonly<z.infer<typeof envSchema>>

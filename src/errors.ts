@@ -40,6 +40,12 @@ const catalogue = {
   },
   E_UPSTREAM_BAD_RESPONSE: { status: 502, message: 'AiFi answered something the proxy cannot use' },
   E_UPSTREAM_UNAVAILABLE: { status: 503, message: 'AiFi is unavailable, retry later', retryAfterSeconds: 1 },
+  E_QUOTA_EXHAUSTED: {
+    status: 503,
+    message: "The caller's share of the AiFi quota cannot serve this patch in time, retry later",
+    retryAfterSeconds: 1,
+    refusal: true,
+  },
   E_LOCK_TIMEOUT: { status: 503, message: 'Timed out waiting for the session write lock, retry later', retryAfterSeconds: 1, refusal: true },
   E_COORDINATION_UNAVAILABLE: {
     status: 503,
@@ -49,8 +55,7 @@ const catalogue = {
   },
   E_COORDINATION_LOST: {
     status: 503,
-    message:
-      'Redis failed after the patch was queued, and its outcome cannot be learned: it may have been applied. Read the session, or retry with the same Idempotency-Key',
+    message: 'Redis failed after the patch was queued: it may have been applied; read the session, or retry with the same Idempotency-Key',
     retryAfterSeconds: 1,
   },
   E_SHUTTING_DOWN: {
@@ -65,6 +70,16 @@ const catalogue = {
 } as const satisfies Record<string, CatalogueEntry>
 
 export type ErrorType = keyof typeof catalogue
+
+/** Every type in the catalogue, in catalogue order: the OpenAPI document's error `type` enum. */
+export const ERROR_TYPES = Object.keys(catalogue) as [ErrorType, ...ErrorType[]]
+
+/** The headers every answer of `status` may carry by the catalogue (Retry-After included): the document declares them. */
+export function errorHeadersWithStatus(status: number): string[] {
+  const entries: CatalogueEntry[] = errorTypesWithStatus(status).map((type) => catalogue[type])
+  const names = entries.flatMap((entry) => [...Object.keys(entry.headers ?? {}), ...(entry.retryAfterSeconds === undefined ? [] : ['retry-after'])])
+  return [...new Set(names)]
+}
 
 /** The catalogue's types answered with `status`, in catalogue order: the OpenAPI document lists them. */
 export function errorTypesWithStatus(status: number): ErrorType[] {

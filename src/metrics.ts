@@ -19,6 +19,16 @@ export function createMetrics() {
       labelNames: ['outcome'] as const,
       registers,
     }),
+    requestDuration: new Histogram({
+      name: 'aifi_proxy_request_duration_seconds',
+      help:
+        'Time from a request arriving to its answer being sent, by route pattern (METHOD /path, or unmatched) and outcome ' +
+        '(applied, noop, dry_run for a PATCH answered 200, else the status class 2xx, 4xx, 5xx)',
+      labelNames: ['route', 'outcome'] as const,
+      // Up to the default 30 s request deadline.
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
     upstreamRequests: new Counter({
       name: 'aifi_proxy_upstream_requests_total',
       help: 'Attempts sent to AiFi by operation and HTTP status (or timeout / error); every attempt counts',
@@ -67,7 +77,7 @@ export function createMetrics() {
     }),
     redisErrors: new Counter({
       name: 'aifi_proxy_redis_errors_total',
-      help: 'Redis calls that failed or timed out, by what they were for (lock, quota, idempotency)',
+      help: 'Redis calls that failed or timed out, by what they were for (lock, quota, idempotency, inbox)',
       labelNames: ['operation'] as const,
       registers,
     }),

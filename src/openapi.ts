@@ -1,12 +1,10 @@
 import { readFileSync } from 'node:fs'
-import swagger, { type SwaggerTransform, type SwaggerTransformObject } from '@fastify/swagger'
+import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance } from 'fastify'
-import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { errorTypesWithStatus } from './errors.ts'
 import { errorBodySchema } from './http/error-responses.ts'
-import { ACCEPTED_MEDIA_TYPES } from './http/json-body-parser.ts'
+import { transform, transformObject } from './openapi-transform.ts'
 import { sessionSchema } from './schemas.ts'
 
 // `../package.json` from both src/ and dist/. Read at run time: importing it would put it outside tsc's rootDir.
@@ -17,46 +15,35 @@ const packageVersion = (JSON.parse(readFileSync(new URL('../package.json', impor
 z.globalRegistry.add(errorBodySchema, { ...z.globalRegistry.get(errorBodySchema), id: 'Error' })
 z.globalRegistry.add(sessionSchema, { ...z.globalRegistry.get(sessionSchema), id: 'Session' })
 
-const SESSION_ANSWER =
-  "The session as AiFi returned it, every field passed through, with an `ETag` of its metadata (`events` included). " +
-  'A PATCH also answers `X-Merge-Result: applied | noop | dry-run`.'
+// Fixed, so the document depends on no setting: the origin that serves it (what Swagger UI at /docs calls), what
+// `npm start` listens on, and a deployment's own base URL.
+const SERVERS = [
+  { url: '/', description: 'The proxy that serves this document' },
+  { url: 'http://127.0.0.1:8080', description: '`npm start`: the proxy in front of the embedded AiFi simulator, on loopback' },
+  {
+    url: '{proxyBaseUrl}',
+    description: "The proxy in a deployment: the base URL services use instead of AiFi's origin",
+    variables: { proxyBaseUrl: { default: 'http://aifi-merge-proxy:8080', description: "The proxy's base URL" } },
+  },
+]
 
-/**
- * The zod route schemas as OpenAPI, plus what they cannot say: the body media types the parser accepts, and
- * which error types each error status carries (docs/http-api.md#errors).
- */
-const transform: SwaggerTransform = (input) => {
-  const routeResponses = (input.schema?.response ?? {}) as Record<string, unknown>
-  const { schema, url } = jsonSchemaTransform(input as Parameters<typeof jsonSchemaTransform>[0])
-  const responses = (schema.response ?? {}) as Record<string, Record<string, unknown>>
-  for (const [status, entry] of Object.entries(responses)) {
-    const declared = routeResponses[status]
-    if (declared === errorBodySchema) entry.description = `Error: ${errorTypesWithStatus(Number(status)).join(', ')}`
-    if (declared === sessionSchema) entry.description = SESSION_ANSWER
-  }
-  const consumes = schema.body === undefined ? {} : { consumes: ACCEPTED_MEDIA_TYPES }
-  return { schema: { ...schema, ...consumes }, url }
+const TAGS = [
+  { name: 'sessions', description: "AiFi's session routes, served by the proxy: a merging PATCH and a GET with an ETag" },
+  { name: 'operations', description: 'Probes and metrics: no credentials, no session data' },
+]
+
+export interface OpenApiOptions {
+  /** Swagger UI at /docs; off in production (docs/http-api.md#operations-endpoints). */
+  serveUi: boolean
 }
 
 /**
- * The named schemas, without the request-side copies the provider adds for each and no route uses, and without
- * the `$schema` and fragment `$id` it stamps on them (a 2020-12 `$id` may not carry a fragment).
+ * `/openapi.json`, and `/docs` unless `serveUi` is false (docs/http-api.md#operations-endpoints). Registered before
+ * the routes, which @fastify/swagger collects as they are added. Nothing in the document depends on the
+ * configuration or the run (the servers are fixed; no ports or keys), so the committed openapi/openapi.json can
+ * be compared with what is served.
  */
-const transformObject: SwaggerTransformObject = (input) => {
-  const document = jsonSchemaTransformObject(input) as { paths?: unknown; components?: { schemas?: Record<string, unknown> } }
-  const paths = JSON.stringify(document.paths ?? {})
-  const schemas = Object.entries(document.components?.schemas ?? {})
-    .filter(([id]) => paths.includes(`"#/components/schemas/${id}"`))
-    .map(([id, schema]) => [id, Object.fromEntries(Object.entries(schema as object).filter(([key]) => key !== '$schema' && key !== '$id'))])
-  return { ...document, components: { ...document.components, schemas: Object.fromEntries(schemas) } } as ReturnType<SwaggerTransformObject>
-}
-
-/**
- * `/openapi.json` and `/docs` (docs/http-api.md#operations-endpoints). Registered before the routes, which @fastify/swagger collects as they
- * are added. Nothing in the document depends on the configuration or the run (no servers, ports or keys), so
- * the committed openapi/openapi.json can be compared with what is served.
- */
-export async function registerOpenApi(app: FastifyInstance): Promise<void> {
+export async function registerOpenApi(app: FastifyInstance, options: OpenApiOptions): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -66,7 +53,11 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
         description:
           "A drop-in proxy for AiFi's session PATCH that merges metadata (RFC 7396) instead of overwriting it, " +
           "keeps AiFi's `events` and serializes writers per session. Every error has AiFi's shape plus `requestId`.",
+        // package.json's UNLICENSED: an internal service, no licence granted.
+        license: { name: 'Proprietary (UNLICENSED): internal use only' },
       },
+      servers: SERVERS,
+      tags: TAGS,
       components: {
         securitySchemes: {
           bearer: {
@@ -81,6 +72,6 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
     transform,
     transformObject,
   })
-  await app.register(swaggerUi, { routePrefix: '/docs' })
+  if (options.serveUi) await app.register(swaggerUi, { routePrefix: '/docs' })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 }

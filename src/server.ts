@@ -6,6 +6,7 @@ import { systemClock } from './deadline.ts'
 import { createLogger } from './logger.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
 import { exitOnShutdownSignals } from './shutdown.ts'
+import { logStartup } from './startup-line.ts'
 import { startTracing } from './tracing/start-tracing.ts'
 import { demoBanner, resolveUpstreamTarget } from './upstream-target.ts'
 
@@ -31,6 +32,7 @@ async function main(): Promise<void> {
   exitOnShutdownSignals(app, { onGraceRanOut: () => coordination.releaseAll() })
 
   await app.listen({ port: config.port, host: config.host })
+  logStartup(logger, config, target)
   if (target.demo !== undefined) {
     logger.warn('AIFI_BASE_URL is unset: the upstream is the embedded AiFi simulator, not AiFi')
     process.stdout.write(`${demoBanner((app.server.address() as AddressInfo).port, target.demo)}\n`)

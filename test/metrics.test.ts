@@ -105,3 +105,28 @@ test('errors answered before routing or by the method check are counted too', as
   assert.match(metrics, /^aifi_proxy_requests_total\{outcome="E_SESSION_NOT_FOUND"\} 1$/m)
   assert.match(metrics, /^aifi_proxy_requests_total\{outcome="E_NOT_FOUND"\} 1$/m)
 })
+
+test('request durations are observed by route pattern and outcome, never by URL or session id', async (t) => {
+  const { app, simulator } = await startTestApp(t)
+  const id = simulator.seededSessionIds[0]!
+  assert.equal((await patchSession(app, id, { metadata: { tier: 'gold' } })).headers['x-merge-result'], 'applied')
+  assert.equal((await patchSession(app, id, { metadata: { tier: 'gold' } })).headers['x-merge-result'], 'noop')
+  assert.equal((await getSession(app, id)).statusCode, 200)
+  assert.equal((await getSession(app, 'no-such-session')).statusCode, 404)
+  assert.equal((await app.inject(`/made-up/${id}`)).statusCode, 404)
+  assert.equal((await app.inject({ method: 'DELETE', url: `/api/admin/v2/sessions/${id}` })).statusCode, 405)
+  assert.equal((await app.inject('/healthz')).statusCode, 200)
+
+  const { text, value } = await scrape(app)
+  const session = 'PATCH /api/admin/v2/sessions/:sessionId'
+  const read = 'GET /api/admin/v2/sessions/:sessionId'
+  const count = (route: string, outcome: string) => value('aifi_proxy_request_duration_seconds_count', { route, outcome })
+  assert.deepEqual(
+    [count(session, 'applied'), count(session, 'noop'), count(read, '2xx'), count(read, '4xx'), count('unmatched', '4xx'), count('GET /healthz', '2xx')],
+    [1, 1, 1, 1, 2, 1],
+  )
+  assert.ok(value('aifi_proxy_request_duration_seconds_sum', { route: session, outcome: 'applied' }) > 0)
+  const durationLines = text.split('\n').filter((line) => line.startsWith('aifi_proxy_request_duration_seconds'))
+  assert.ok(!durationLines.some((line) => line.includes(id) || line.includes('made-up') || line.includes('no-such')), 'no URL in a label')
+  assert.match(text, /# HELP aifi_proxy_redis_errors_total .*\binbox\b/)
+})

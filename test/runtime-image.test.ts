@@ -57,6 +57,29 @@ test('the image runs a Node.js major that CI runs the suite on, and engines name
   assert.deepEqual(allowed, tested, 'engines promises the majors the suite runs on, no more')
 })
 
+test('@types/node, the README and docs/operations.md#runtime name the Node.js majors engines promises', async () => {
+  const manifest = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as {
+    engines: { node: string }
+    devDependencies: Record<string, string>
+  }
+  const majors = manifest.engines.node.split('||').map((range) => Number(/^\^(\d+)\./.exec(range.trim())![1]))
+  const oldest = Math.min(...majors)
+  // Types of a newer major would let the code use an API the oldest supported one lacks.
+  assert.equal(/^\^?(\d+)\./.exec(manifest.devDependencies['@types/node']!)![1], String(oldest))
+
+  const readme = await readFile(join(REPO, 'README.md'), 'utf8')
+  const operations = await readFile(join(REPO, 'docs', 'operations.md'), 'utf8')
+  const runtime = operations.slice(operations.indexOf('## Runtime'), operations.indexOf('\n## ', operations.indexOf('## Runtime') + 1))
+  for (const [name, text] of [['README.md', readme], ['docs/operations.md#runtime', runtime]] as const) {
+    const named = new Set([...text.matchAll(/Node\.js (\d+)\b/g)].map((match) => Number(match[1])))
+    for (const major of majors) assert.ok(named.has(major), `${name} names Node.js ${major}`)
+    // An older major may only be named as one that is not supported.
+    for (const major of named) {
+      if (!majors.includes(major)) assert.match(text, new RegExp(`Node\\.js ${major}\\s+is not supported`), `${name} names Node.js ${major}`)
+    }
+  }
+})
+
 test('the runtime stage without Docker: a production-only install of the build serves health and merges', async (t) => {
   const folder = await mkdtemp(join(tmpdir(), 'runtime-image-'))
   t.after(() => rm(folder, { recursive: true, force: true }))

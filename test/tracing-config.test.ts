@@ -36,3 +36,12 @@ test('a protocol, exporter or endpoint the proxy cannot honour stops it at start
   assert.match(configRefusal({ OTEL_TRACES_EXPORTER: 'none,otlp' }), /OTEL_TRACES_EXPORTER: expected otlp, console/)
   assert.deepEqual(exportersFor({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_TRACES_EXPORTER: 'otlp' }), ['otlp'])
 })
+
+test('the OTLP endpoint the logs name is the one the exporter uses, without credentials or query', () => {
+  const endpointFor = (env: Record<string, string>) => loadConfig(env).tracesEndpoint
+  assert.equal(endpointFor({}), 'http://localhost:4318/v1/traces')
+  assert.equal(endpointFor({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }), 'http://collector:4318/v1/traces')
+  assert.equal(endpointFor({ OTEL_EXPORTER_OTLP_ENDPOINT: 'https://collector/otlp/' }), 'https://collector/otlp/v1/traces')
+  const specific = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://ignored:4318', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://u:p@traces.example/in?key=k' }
+  assert.equal(endpointFor(specific), 'https://traces.example/in')
+})

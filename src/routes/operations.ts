@@ -31,7 +31,10 @@ export async function operationsRoutes(app: FastifyInstance, options: Operations
 
   routes.get(
     '/healthz',
-    { config: quiet, schema: { ...unauthenticated, summary: 'Liveness: 200 while the process runs', response: { 200: healthSchema } } },
+    {
+      config: quiet,
+      schema: { ...unauthenticated, operationId: 'getHealth', summary: 'Liveness: 200 while the process runs', response: { 200: healthSchema } },
+    },
     async () => ({ status: 'ok' as const }),
   )
 
@@ -41,6 +44,7 @@ export async function operationsRoutes(app: FastifyInstance, options: Operations
       config: quiet,
       schema: {
         ...unauthenticated,
+        operationId: 'getReadiness',
         summary: 'Readiness: 503 while draining for shutdown, or while Redis is unreachable when configured',
         response: { 200: readinessSchema, 503: readinessSchema },
       },
@@ -61,6 +65,7 @@ export async function operationsRoutes(app: FastifyInstance, options: Operations
       config: quiet,
       schema: {
         ...unauthenticated,
+        operationId: 'getMetrics',
         summary: 'Prometheus metrics (prefix aifi_proxy_) and the default process metrics',
         produces: [metrics.registry.contentType],
         response: { 200: z.string().describe('Prometheus text exposition format') },

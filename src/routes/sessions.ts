@@ -33,6 +33,11 @@ export interface SessionRoutesOptions {
 
 const DOT_SEGMENTS = new Set(['', '.', '..'])
 
+// Read by the tracing plugin on these routes only (docs/operations.md#traces).
+const TRACE_CONTEXT = ['traceparent', 'tracestate'] as const
+// What Swagger UI's "Try it out" sends: a small merge, never the fraud flag, which can only be raised.
+const SAFE_PATCH_EXAMPLE = { metadata: { loyalty: { tier: 'gold' } } }
+
 const paramsSchema = z.object({ sessionId: z.string() })
 const patchQuerySchema = z.object({
   // Case-sensitive on purpose: `?dryRun` alone or `?dryRun=TRUE` is a mistake worth a 400.
@@ -56,9 +61,12 @@ export async function sessionRoutes(app: FastifyInstance, options: SessionRoutes
     SESSION_PATH,
     {
       schema: {
+        operationId: 'getSession',
+        tags: ['sessions'],
         summary: 'Read a session with the ETag of its metadata (for If-Match)',
         params: paramsSchema,
         response: { 200: sessionSchema, ...errorResponses(401, 404, 502, 503, 504) },
+        openapi: { requestHeaders: TRACE_CONTEXT, responseHeaders: { 200: ['ETag', 'Accept-Patch'] } },
       },
     },
     async (request, reply) => {
@@ -73,11 +81,18 @@ export async function sessionRoutes(app: FastifyInstance, options: SessionRoutes
     SESSION_PATH,
     {
       schema: {
+        operationId: 'patchSession',
+        tags: ['sessions'],
         summary: "Merge a partial metadata update into a session (RFC 7396), keeping AiFi's events",
         params: paramsSchema,
         querystring: patchQuerySchema,
         body: sessionPatchBodySchema,
         response: { 200: sessionSchema, ...errorResponses(400, 401, 404, 409, 412, 413, 415, 422, 502, 503, 504) },
+        openapi: {
+          requestHeaders: ['If-Match', 'Idempotency-Key', ...TRACE_CONTEXT],
+          responseHeaders: { 200: ['ETag', 'X-Merge-Result', 'Idempotency-Replayed', 'Accept-Patch'] },
+          requestExample: SAFE_PATCH_EXAMPLE,
+        },
       },
       preValidation: requireContentType,
     },

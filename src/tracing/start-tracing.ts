@@ -8,5 +8,5 @@ import { noTracing, type DiagnosticsLogger, type Tracing } from './tracing.ts'
 export async function startTracing(config: Config, logger: DiagnosticsLogger): Promise<Tracing> {
   if (config.tracesExporters.length === 0) return noTracing
   const { startSdkTracing } = await import('./sdk-tracing.ts')
-  return startSdkTracing(config.tracesExporters, logger)
+  return startSdkTracing(config.tracesExporters, config.tracesEndpoint, logger)
 }

@@ -23,7 +23,7 @@ const exportersSchema = optionalText.transform((value, ctx): Array<TracesExporte
 
 const endpointSchema = optionalText.refine(
   (value) => value === undefined || (URL.canParse(value) && ['http:', 'https:'].includes(new URL(value).protocol)),
-  'expected an http: or https: URL',
+  'expected an http:// or https:// URL such as http://otel-collector:4318 (the value given is not shown)',
 )
 
 // The exporter speaks OTLP/HTTP with JSON bodies. Sending that where protobuf or gRPC was asked for would fail
@@ -50,4 +50,17 @@ export function chooseTracesExporters(env: TracingEnv): readonly TracesExporter[
   if (env.OTEL_TRACES_EXPORTER !== undefined) return env.OTEL_TRACES_EXPORTER.filter((name) => name !== 'none')
   const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? env.OTEL_EXPORTER_OTLP_ENDPOINT
   return endpoint === undefined ? [] : ['otlp']
+}
+
+/**
+ * Where the OTLP exporter sends spans, resolved as the SDK resolves it (the traces endpoint as given, else the
+ * general one with `/v1/traces` appended, else the SDK's default), for the logs: without credentials or query.
+ */
+export function otlpTracesEndpoint(env: TracingEnv): string {
+  const general = env.OTEL_EXPORTER_OTLP_ENDPOINT
+  const url = new URL(
+    env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ??
+      (general === undefined ? 'http://localhost:4318/v1/traces' : `${general.replace(/\/?$/, '/')}v1/traces`),
+  )
+  return `${url.origin}${url.pathname}`
 }

@@ -25,7 +25,11 @@ export const noTracing: Tracing = {
   shutdown: async () => {},
 }
 
-/** Where OpenTelemetry's own warnings go (an export that failed, a bad OTEL_* value the SDK read itself). */
+/**
+ * Where tracing says what it does: that it is on and where it exports, a collector that stopped answering, and
+ * OpenTelemetry's own warnings (a bad OTEL_* value the SDK read itself).
+ */
 export interface DiagnosticsLogger {
   warn(object: object, message: string): void
+  info(object: object, message: string): void
 }
