@@ -78,7 +78,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const clock = options.clock ?? systemClock
   app.decorate('sessionQueues', replica.drainer)
   await app.register(gracefulShutdown, { delayMs: config.shutdownDelayMs, graceMs: config.shutdownGraceMs })
-  const contexts = createContextFactory({ requestDeadlineMs: config.requestDeadlineMs, lockWaitMs: config.lockWaitMs, clock, traceOf: tracing.traceOf })
+  const contexts = createContextFactory({
+    requestDeadlineMs: config.requestDeadlineMs,
+    lockWaitMs: config.lockWaitMs,
+    clock,
+    traceOf: tracing.traceOf,
+    flowOf: replica.flows.of,
+  })
 
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)

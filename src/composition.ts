@@ -16,8 +16,10 @@ import type { AuthSettings } from './http/auth.ts'
 import type { IdempotencyStore } from './idempotency/idempotency-store.ts'
 import { createMemoryIdempotencyStore } from './idempotency/memory-store.ts'
 import type { Metrics } from './metrics.ts'
+import { createFairQuota } from './quota/fair-quota.ts'
+import { createFlows } from './quota/flows.ts'
 import { createMemoryQuota } from './quota/memory-quota.ts'
-import { createQuota, type QuotaStore } from './quota/quota.ts'
+import type { QuotaStore } from './quota/quota.ts'
 import type { Tracing } from './tracing/tracing.ts'
 
 /**
@@ -86,18 +88,33 @@ export function composeReplica(config: Config, deps: ReplicaDeps) {
     },
   })
   const retryPolicy = defaultRetryPolicy(config.upstreamRetries)
-  const quota = createQuota(coordination.quota, { clock, onWaited: (ms) => metrics.quotaWait.observe(ms / 1000) })
-  const upstream = createUpstream({ client, quota, retryPolicy, authMode: auth.mode, clock, metrics })
+  const flows = createFlows(auth.mode)
+  const quota = createFairQuota(coordination.quota, {
+    clock,
+    shareOf: (flow) => config.callerShares.get(flow) ?? 1,
+    intervalMs: 1000 / config.aifiMaxRps,
+    observe: {
+      waiting: (flow, delta) => metrics.flowWaiting.inc({ flow: flows.label(flow) }, delta),
+      granted: (flow, waitedMs) => {
+        metrics.quotaWait.observe(waitedMs / 1000)
+        metrics.flowWait.observe({ flow: flows.label(flow) }, waitedMs / 1000)
+        metrics.flowGrants.inc({ flow: flows.label(flow) })
+      },
+      refused: (flow) => metrics.flowRefusals.inc({ flow: flows.label(flow) }),
+    },
+  })
+  const upstream = createUpstream({ client, quota, retryPolicy, authMode: auth.mode, clock, metrics, onAccepted: flows.accepted })
   const waiting = createWaitingCallers()
   // Forward mode coalesces within a process only: a caller's token, which authorizes its write, never goes to Redis.
   const inbox = auth.mode === 'service' && coordination.sharedInbox !== undefined ? coordination.sharedInbox(waiting) : createMemoryInbox()
   const serviceAuthorization = auth.mode === 'service' ? `Bearer ${auth.upstreamToken}` : undefined
   const cycle = createMergeCycle({ upstream, logger, metrics, retryPolicy, clock, tracer: tracing, serviceAuthorization })
-  const drainer = createDrainer({ inbox, lock: coordination.lock, quota, cycle, waiting, clock, logger, maxBatch: config.maxBatch })
+  const drainer = createDrainer({ inbox, lock: coordination.lock, quota, cycle, waiting, clock, logger, maxBatch: config.maxBatch, flowLabel: flows.label })
   coordination.onFault?.(() => void drainer.onCoordinationFault())
   return {
     service: createSessionService({ upstream, quota, drainer }),
     drainer,
+    flows,
     coordination,
     close: () => client.close(),
   }

@@ -56,6 +56,22 @@ const callerKeysSchema = optionalText.transform((value, ctx): CallerKey[] | unde
   return keys
 })
 
+/** `name:weight,name:weight` (docs/configuration.md#caller-shares): a caller not named has weight 1. */
+const callerSharesSchema = optionalText.transform((value, ctx): Map<string, number> | undefined => {
+  if (value === undefined) return undefined
+  const shares = new Map<string, number>()
+  for (const pair of value.split(',')) {
+    const [name = '', weight = ''] = pair.split(':').map((part) => part.trim())
+    const parsed = Number(weight)
+    if (!KEY_NAME.test(name) || weight === '' || !Number.isFinite(parsed) || parsed <= 0 || shares.has(name)) {
+      ctx.addIssue({ code: 'custom', message: `expected name:weight pairs separated by commas, each name once and each weight above 0, such as checkout:4,backfill:1; got ${JSON.stringify(shorten(pair))}` })
+      return z.NEVER
+    }
+    shares.set(name, parsed)
+  }
+  return shares
+})
+
 // The value is never repeated: a URL may hold credentials (REDIS_URL's password, for one).
 const urlSchema = (protocols: string[], example: string) =>
   optionalText.refine(
@@ -71,6 +87,7 @@ const envSchema = z
     AIFI_BASE_URL: urlSchema(['http:', 'https:'], 'https://oasis-api.public.sandbox.oasis.aifi.com'),
     AIFI_API_TOKEN: optionalText,
     PROXY_API_KEYS: callerKeysSchema,
+    CALLER_SHARES: callerSharesSchema,
     REDIS_URL: urlSchema(['redis:', 'rediss:'], 'redis://redis:6379'),
     AIFI_MAX_RPS: numberSetting(20, 'a number of requests per second above 0, such as 20 or 0.5', (n) => n > 0),
     UPSTREAM_TIMEOUT_MS: positiveInt(10_000),
@@ -104,6 +121,15 @@ const envSchema = z
         message: 'is set but AIFI_API_TOKEN is not: the proxy would have nothing to call AiFi with',
       })
     }
+    // A share for a name no key has would silently do nothing: most likely a typo.
+    const unknown = [...(env.CALLER_SHARES?.keys() ?? [])].filter((name) => !env.PROXY_API_KEYS?.some((key) => key.name === name))
+    if (unknown.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['CALLER_SHARES'],
+        message: `names callers that PROXY_API_KEYS does not have: ${unknown.join(', ')} (in forward mode callers have no names to share by)`,
+      })
+    }
     if (env.NODE_ENV === 'production' && env.AIFI_BASE_URL === undefined) {
       ctx.addIssue({
         code: 'custom',
@@ -121,6 +147,7 @@ const envSchema = z
     aifiBaseUrl: env.AIFI_BASE_URL,
     aifiApiToken: env.AIFI_API_TOKEN,
     callerKeys: env.PROXY_API_KEYS,
+    callerShares: env.CALLER_SHARES ?? new Map<string, number>(),
     redisUrl: env.REDIS_URL,
     aifiMaxRps: env.AIFI_MAX_RPS,
     upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,

@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry } from 'prom-client'
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { registerProcessMetrics } from './process-metrics.ts'
 
 export type Metrics = ReturnType<typeof createMetrics>
@@ -65,6 +65,31 @@ export function createMetrics() {
       buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     }),
+    flowWaiting: new Gauge({
+      name: 'aifi_proxy_flow_waiting',
+      help: 'Cycles and reads waiting for their turn in the AiFi quota, by flow (a caller name, or forwarded)',
+      labelNames: ['flow'] as const,
+      registers,
+    }),
+    flowGrants: new Counter({
+      name: 'aifi_proxy_flow_grants_total',
+      help: 'Turns in the AiFi quota granted, by flow (a caller name, or forwarded)',
+      labelNames: ['flow'] as const,
+      registers,
+    }),
+    flowWait: new Histogram({
+      name: 'aifi_proxy_flow_wait_seconds',
+      help: 'Time a grant waited for its turn in the AiFi quota, by flow (a caller name, or forwarded)',
+      labelNames: ['flow'] as const,
+      buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    flowRefusals: new Counter({
+      name: 'aifi_proxy_flow_refusals_total',
+      help: "Requests refused at once because their flow's share of the AiFi quota could not serve them before their deadline (E_QUOTA_EXHAUSTED), by flow",
+      labelNames: ['flow'] as const,
+      registers,
+    }),
     upstreamPauses: new Counter({
       name: 'aifi_proxy_upstream_pauses_total',
       help: 'Times AiFi answered 503 or 429 and the quota paused for its Retry-After (every replica, with REDIS_URL)',
@@ -77,7 +102,7 @@ export function createMetrics() {
     }),
     redisErrors: new Counter({
       name: 'aifi_proxy_redis_errors_total',
-      help: 'Redis calls that failed or timed out, by what they were for (lock, quota, idempotency, inbox)',
+      help: 'Redis calls that failed or timed out, by what they were for (lock, quota, idempotency, inbox, heartbeat)',
       labelNames: ['operation'] as const,
       registers,
     }),

@@ -22,6 +22,8 @@ export interface RequestContext {
   deadline: Deadline
   /** What AiFi calls made for this request are children of (docs/operations.md#traces); unset while tracing is off. */
   trace: TraceParent | undefined
+  /** Whose share of AiFi's quota its calls wait in (src/quota/flows.ts). */
+  flow: string
 }
 
 export interface IdempotencyClaim {
@@ -35,7 +37,8 @@ export interface IdempotencyClaim {
 
 /** The AiFi call a request makes for itself (a read, a dry run): its own id, credentials, deadline and span. */
 export function callContextOf(context: RequestContext): UpstreamCallContext {
-  return { requestId: context.requestId, authorization: context.caller.authorization, deadline: context.deadline, trace: context.trace }
+  const { requestId, caller, deadline, trace, flow } = context
+  return { requestId, authorization: caller.authorization, deadline, trace, flow }
 }
 
 export type ContextFactory = ReturnType<typeof createContextFactory>
@@ -46,13 +49,15 @@ export function createContextFactory(options: {
   lockWaitMs: number
   clock: Clock
   traceOf: (request: FastifyRequest) => TraceParent | undefined
+  flowOf: (caller: Caller) => string
 }) {
-  const { requestDeadlineMs, lockWaitMs, clock, traceOf } = options
+  const { requestDeadlineMs, lockWaitMs, clock, traceOf, flowOf } = options
   const forRequest = (request: FastifyRequest, caller: Caller): RequestContext => ({
     requestId: request.id,
     caller,
     deadline: createDeadline(requestDeadlineMs, clock.now),
     trace: traceOf(request),
+    flow: flowOf(caller),
   })
   return {
     forRequest,
@@ -65,6 +70,7 @@ export function createContextFactory(options: {
         sessionId: patch.sessionId,
         caller: caller.name,
         scope: caller.scope,
+        flow: context.flow,
         requestId: request.id,
         body: patch.body,
         ifMatch: patch.ifMatch ?? null,

@@ -13,7 +13,7 @@ async function setUp(t: import('node:test').TestContext, timeoutMs = 2_000) {
     await simulator.close()
   })
   const caller = { name: 'tester', authorization: `Bearer ${simulator.token}`, scope: 'key:tester' }
-  const context = { requestId: 'req-1', authorization: caller.authorization, deadline: createDeadline(timeoutMs), trace: undefined }
+  const context = { requestId: 'req-1', authorization: caller.authorization, deadline: createDeadline(timeoutMs), trace: undefined, flow: 'tester' }
   return { simulator, client, context }
 }
 

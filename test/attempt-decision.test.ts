@@ -28,6 +28,7 @@ function patch(label: string, body: SessionPatchBody, ifMatch?: string): PatchRe
     requestId: label,
     caller: 'tester',
     scope: 'key:tester',
+    flow: 'tester',
     sessionId: 's',
     body,
     ifMatch: ifMatch ?? null,

@@ -194,7 +194,8 @@ test('a rate-limiter wait longer than the deadline is 503 with Retry-After, and 
   const refused = responses.filter((response) => response.statusCode === 503)
   assert.ok(refused.length >= 3, `${refused.length} refused`)
   for (const response of refused) {
-    assert.equal(response.json().type, 'E_UPSTREAM_UNAVAILABLE')
+    // The quota, not AiFi, refused it: E_QUOTA_EXHAUSTED (docs/consistency.md#sharing-the-quota).
+    assert.equal(response.json().type, 'E_QUOTA_EXHAUSTED')
     assert.ok(Number(response.headers['retry-after']) >= 1)
   }
   const accepted = responses.length - refused.length

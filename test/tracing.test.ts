@@ -30,6 +30,7 @@ test("a PATCH continues the caller's trace: its request span, the cycle span, an
   assert.equal(cycle!.attributes['aifi_proxy.outcome'], 'applied')
   assert.equal(typeof cycle!.attributes['aifi_proxy.turn_wait_ms'], 'number')
   assert.equal(typeof cycle!.attributes['aifi_proxy.quota_wait_ms'], 'number')
+  assert.equal(cycle!.attributes['aifi_proxy.flow'], 'tester', 'the flow whose share of the quota the cycle waited in')
 
   const calls = spans().filter(isUpstreamSpan)
   assert.deepEqual(calls.map((call) => call.name), ['GET /api/admin/v2/sessions', 'PATCH /api/admin/v2/sessions/{sessionId}'])

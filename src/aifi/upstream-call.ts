@@ -13,6 +13,8 @@ export interface UpstreamCallContext {
   authorization: string
   deadline: Deadline
   trace: TraceParent | undefined
+  /** Whose share of AiFi's quota a retry of this call waits in (src/quota/flows.ts). */
+  flow: string
 }
 
 /** One attempt sent to AiFi, as a tracer records it. */

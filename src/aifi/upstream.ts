@@ -1,5 +1,5 @@
 import type { Metrics } from '../metrics.ts'
-import type { Quota } from '../quota/quota.ts'
+import type { FairQuota } from '../quota/fair-quota.ts'
 import type { Session, SessionPatchBody } from '../schemas.ts'
 import type { AifiClient } from './aifi-client.ts'
 import { classifyFailure, retryAfterOf, type AuthMode, type ClassifiedFailure } from './failure-table.ts'
@@ -21,18 +21,22 @@ const MAX_PAUSE_MS = 5_000
  */
 export function createUpstream(deps: {
   client: AifiClient
-  quota: Quota
+  quota: Pick<FairQuota, 'reserve' | 'pause'>
   retryPolicy: RetryPolicy
   authMode: AuthMode
   clock: { delay(ms: number): Promise<void> }
   metrics: Pick<Metrics, 'upstreamPauses'>
+  /** AiFi answered 2xx to this Authorization (forward mode: its caller becomes a flow of its own). */
+  onAccepted?: (authorization: string) => void
 }) {
   const { client, quota, retryPolicy, authMode, metrics } = deps
 
   /** Runs one attempt; when AiFi says it is over its rate, every caller (every replica) holds off for its Retry-After. */
-  async function attempt<T>(call: () => Promise<T>): Promise<T> {
+  async function attempt<T>(call: () => Promise<T>, context: UpstreamCallContext): Promise<T> {
     try {
-      return await call()
+      const answer = await call()
+      deps.onAccepted?.(context.authorization)
+      return answer
     } catch (error) {
       const retryAfterSeconds = retryAfterOf(error)
       if (classifyFailure(error, authMode).pause && retryAfterSeconds !== undefined && retryAfterSeconds > 0) {
@@ -47,11 +51,11 @@ export function createUpstream(deps: {
     /** Reads one session, retrying transient failures; undefined when AiFi has no such session. */
     async readSession(sessionId: string, context: UpstreamCallContext): Promise<Session | undefined> {
       try {
-        return await withRetries(() => attempt(() => client.readSession(sessionId, context)), {
+        return await withRetries(() => attempt(() => client.readSession(sessionId, context), context), {
           policy: retryPolicy,
           deadline: context.deadline,
           delay: deps.clock.delay,
-          beforeRetry: async () => void (await quota.reserve(1, context.deadline.remainingMs())),
+          beforeRetry: async () => void (await quota.reserve({ flow: context.flow, tokens: 1, deadlineAt: context.deadline.expiresAt })),
         })
       } catch (error) {
         throw classifyFailure(error, authMode).error
@@ -61,7 +65,7 @@ export function createUpstream(deps: {
     /** One attempt, never repeated here: a write is only retried by re-running the whole cycle. */
     async writeSession(sessionId: string, body: SessionPatchBody, context: UpstreamCallContext): Promise<WriteOutcome> {
       try {
-        return { ok: true, session: await attempt(() => client.writeSession(sessionId, body, context)) }
+        return { ok: true, session: await attempt(() => client.writeSession(sessionId, body, context), context) }
       } catch (error) {
         return { ok: false, failure: classifyFailure(error, authMode) }
       }

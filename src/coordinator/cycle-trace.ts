@@ -22,6 +22,8 @@ export interface CycleTrace {
   serve(patches: readonly ServedPatch[]): void
   /** Adds to the cycle's wait for its session's turn and lock, or for the outbound quota. */
   waited(kind: 'turn' | 'quota', ms: number): void
+  /** The flow whose share of the quota the cycle waited in: a caller name, or `forwarded`. */
+  chargedTo(flowLabel: string): void
   /** The parent of the cycle's upstream calls; undefined before `serve` and while tracing is off. */
   readonly parent: TraceParent | undefined
   end(summary: CycleSummary): void
@@ -31,7 +33,7 @@ export interface CycleTracer {
   startCycle(): CycleTrace
 }
 
-const noCycle: CycleTrace = { serve: () => {}, waited: () => {}, parent: undefined, end: () => {} }
+const noCycle: CycleTrace = { serve: () => {}, waited: () => {}, chargedTo: () => {}, parent: undefined, end: () => {} }
 export const noCycleTracer: CycleTracer = { startCycle: () => noCycle }
 
 /** What the served patches ended with; one not settled counts as failed. */

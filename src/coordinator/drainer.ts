@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { TraceParent } from '../aifi/upstream-call.ts'
 import type { Clock } from '../deadline.ts'
 import { coordinationUnavailable, ProxyError } from '../errors.ts'
-import type { Quota } from '../quota/quota.ts'
+import type { FairQuota } from '../quota/fair-quota.ts'
 import { InboxUncertainError, type Inbox, type TakenBatch } from './inbox.ts'
 import type { MergeCycle } from './merge-cycle.ts'
 import type { PatchRecord } from './patch-record.ts'
@@ -17,12 +17,14 @@ const FAULT_BACKOFF_MS = 200
 export interface DrainerDeps<Lease extends LockLease> {
   inbox: Inbox<Lease>
   lock: SessionLock<Lease>
-  quota: Quota
+  quota: Pick<FairQuota, 'reserve' | 'charge'>
   cycle: MergeCycle
   waiting: WaitingCallers
   clock: Clock
   logger: FastifyBaseLogger
   maxBatch: number
+  /** A flow as metrics and spans name it (src/quota/flows.ts). */
+  flowLabel(flow: string): string
 }
 
 export type Drainer = ReturnType<typeof createDrainer>
@@ -34,7 +36,7 @@ export type Drainer = ReturnType<typeof createDrainer>
  * settle. Whichever process holds the lock serves the whole inbox, other replicas' patches included.
  */
 export function createDrainer<Lease extends LockLease>(deps: DrainerDeps<Lease>) {
-  const { inbox, lock, quota, cycle, waiting, clock, logger, maxBatch } = deps
+  const { inbox, lock, quota, cycle, waiting, clock, logger, maxBatch, flowLabel } = deps
   const answers = createPatchAnswers({ inbox, waiting, clock })
   const driving = new Set<string>()
 
@@ -85,7 +87,7 @@ export function createDrainer<Lease extends LockLease>(deps: DrainerDeps<Lease>)
     const turnWaitMs = clock.now() - record.receivedAt
     let quotaWaitMs: number
     try {
-      quotaWaitMs = await quota.reserve(2, record.deadlineAt - clock.now())
+      quotaWaitMs = await quota.reserve({ flow: record.flow, tokens: 2, deadlineAt: record.deadlineAt })
     } catch (error) {
       if (isCoordinationFault(error)) throw error
       // No slot before the head's deadline: it leaves the inbox with that answer, unless a holder took it.
@@ -97,6 +99,7 @@ export function createDrainer<Lease extends LockLease>(deps: DrainerDeps<Lease>)
     if (batch === undefined) return false
     // None: this process's patches were settled by another holder (and the message missed), or are run elsewhere.
     if (batch.patches.length === 0) return !(await answers.fromKept(sessionId))
+    quota.charge(record.flow, 2, countByFlow(batch.patches))
     await runBatch(sessionId, batch, lease, { turnWaitMs, quotaWaitMs })
     return false
   }
@@ -108,9 +111,10 @@ export function createDrainer<Lease extends LockLease>(deps: DrainerDeps<Lease>)
       sessionId,
       batch,
       waits,
+      flowLabel: flowLabel(batch.patches[0]!.flow),
       traceOf: (id: string): TraceParent | undefined => waiting.get(id)?.trace,
       credentialsOf: (record: PatchRecord) => waiting.get(record.id)?.authorization,
-      payAttempt: (maxWaitMs: number) => quota.reserve(2, maxWaitMs),
+      payAttempt: (flow: string, deadlineAt: number) => quota.reserve({ flow, tokens: 2, deadlineAt }),
       // A record Redis did not confirm counts as a lost lease: nothing is sent, and the batch stays taken.
       confirmWrite: async (ids: readonly string[]) => (await lease.confirm()) && (await inbox.markWriting(sessionId, lease, ids).catch(() => false)),
     })
@@ -156,6 +160,13 @@ export function createDrainer<Lease extends LockLease>(deps: DrainerDeps<Lease>)
     /** Sessions with patches waiting in this process. */
     activeSessions: () => waiting.sessions().length,
   }
+}
+
+/** A cycle is charged to the flows of its patches in proportion (docs/consistency.md#sharing-the-quota). */
+function countByFlow(patches: readonly PatchRecord[]): Map<string, number> {
+  const counts = new Map<string, number>()
+  for (const patch of patches) counts.set(patch.flow, (counts.get(patch.flow) ?? 0) + 1)
+  return counts
 }
 
 function isCoordinationFault(error: unknown): boolean {

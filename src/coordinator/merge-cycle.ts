@@ -29,11 +29,13 @@ export interface CycleRun {
   sessionId: string
   batch: TakenBatch
   waits: { turnWaitMs: number; quotaWaitMs: number }
+  /** The flow the cycle waited in, as metrics and spans name it. */
+  flowLabel: string
   traceOf(id: string): UpstreamCallContext['trace']
   /** The Authorization a caller of this process sent (forward mode); it never leaves the process. */
   credentialsOf(record: PatchRecord): string | undefined
   /** Pays the quota for a further attempt's read and write; the first attempt's was paid before the batch was taken. */
-  payAttempt(maxWaitMs: number): Promise<number>
+  payAttempt(flow: string, deadlineAt: number): Promise<number>
   /** Right before a write: the lease is still held and renewed, and the ids the write carries are recorded. */
   confirmWrite(ids: readonly string[]): Promise<boolean>
 }
@@ -68,7 +70,7 @@ export function createMergeCycle(deps: MergeCycleDeps) {
     const head = state.pending[0]!
     const authorization = deps.serviceAuthorization ?? run.credentialsOf(head)
     if (authorization === undefined) throw new ProxyError('E_INTERNAL', { message: 'no credentials for a forwarded patch' })
-    return { requestId: head.requestId, authorization, deadline, trace: trace.parent }
+    return { requestId: head.requestId, authorization, deadline, trace: trace.parent, flow: head.flow }
   }
 
   async function run(run: CycleRun): Promise<Settlements | 'lease-lost'> {
@@ -77,6 +79,7 @@ export function createMergeCycle(deps: MergeCycleDeps) {
     const trace = tracer.startCycle()
     trace.waited('turn', run.waits.turnWaitMs)
     trace.waited('quota', run.waits.quotaWaitMs)
+    trace.chargedTo(run.flowLabel)
     trace.serve(patches.map((patch) => ({ sessionId: patch.sessionId, requestId: patch.requestId, trace: run.traceOf(patch.id) })))
     metrics.batchSize.observe(patches.length)
     for (const patch of patches) metrics.lockWait.observe((clock.now() - patch.receivedAt) / 1000)
@@ -89,7 +92,7 @@ export function createMergeCycle(deps: MergeCycleDeps) {
           const deadline = createDeadline(Math.min(...state.pending.map((patch) => patch.deadlineAt)) - clock.now(), clock.now)
           let decision: AttemptDecision
           try {
-            if (!paid) trace.waited('quota', await run.payAttempt(deadline.remainingMs()))
+            if (!paid) trace.waited('quota', await run.payAttempt(state.pending[0]!.flow, deadline.expiresAt))
             paid = false
             decision = await attempt(state, run, callContext(state, run, deadline, trace))
           } catch (error) {

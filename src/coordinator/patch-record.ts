@@ -14,6 +14,8 @@ export interface PatchRecord {
   caller: string
   /** Patches share a write only within one scope: one per key, or per forwarded token. */
   scope: string
+  /** Whose share of AiFi's quota the patch's cycle is charged to (src/quota/flows.ts); never a secret. */
+  flow: string
   requestId: string
   body: SessionPatchBody
   ifMatch: string | null

@@ -1,7 +1,7 @@
 import type { Upstream } from '../aifi/upstream.ts'
 import { ProxyError } from '../errors.ts'
 import { computeEtag } from '../merge/index.ts'
-import type { Quota } from '../quota/quota.ts'
+import type { FairQuota } from '../quota/fair-quota.ts'
 import { callContextOf, type RequestContext } from '../request-context.ts'
 import type { Session } from '../schemas.ts'
 import { planBatch } from './batch-plan.ts'
@@ -15,11 +15,11 @@ export type SessionService = ReturnType<typeof createSessionService>
  * What the routes call: reads, dry runs, and patches through the session's inbox. Failures leave here as the
  * caller's ProxyError (classified where AiFi was called), so the routes only translate to HTTP.
  */
-export function createSessionService(deps: { upstream: Upstream; quota: Quota; drainer: Drainer }) {
+export function createSessionService(deps: { upstream: Upstream; quota: Pick<FairQuota, 'reserve'>; drainer: Drainer }) {
   const { upstream, quota, drainer } = deps
 
   async function readSession(sessionId: string, context: RequestContext): Promise<Session> {
-    await quota.reserve(1, context.deadline.remainingMs())
+    await quota.reserve({ flow: context.flow, tokens: 1, deadlineAt: context.deadline.expiresAt })
     const session = await upstream.readSession(sessionId, callContextOf(context))
     if (session === undefined) throw new ProxyError('E_SESSION_NOT_FOUND')
     return session

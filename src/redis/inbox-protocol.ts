@@ -18,6 +18,7 @@ export interface EntryData {
   replica: string
   caller: string
   scope: string
+  flow: string
   requestId: string
   body: SessionPatchBody
   ifMatch: string | null
@@ -42,6 +43,7 @@ export function encodeEntry(record: PatchRecord & { replica: string }): string {
     replica: record.replica,
     caller: record.caller,
     scope: record.scope,
+    flow: record.flow,
     requestId: record.requestId,
     body: record.body,
     ifMatch: record.ifMatch,

@@ -8,6 +8,7 @@ export const ATTR = {
   batchSize: 'aifi_proxy.batch_size',
   turnWaitMs: 'aifi_proxy.turn_wait_ms',
   quotaWaitMs: 'aifi_proxy.quota_wait_ms',
+  flow: 'aifi_proxy.flow',
   outcome: 'aifi_proxy.outcome',
   errorTypes: 'aifi_proxy.error_types',
   upstreamOp: 'aifi_proxy.upstream_op',
@@ -21,6 +22,7 @@ export function createCycleTrace(tracer: Tracer): CycleTrace {
   const startTime = performance.timeOrigin + performance.now()
   let served = 0
   const waitsMs = { turn: 0, quota: 0 }
+  let flow: string | undefined
   let span: Span | undefined
 
   return {
@@ -35,6 +37,9 @@ export function createCycleTrace(tracer: Tracer): CycleTrace {
     waited(kind, ms) {
       waitsMs[kind] += Math.max(0, ms)
     },
+    chargedTo(flowLabel) {
+      flow = flowLabel
+    },
     get parent() {
       return span?.spanContext()
     },
@@ -45,6 +50,7 @@ export function createCycleTrace(tracer: Tracer): CycleTrace {
         [ATTR.turnWaitMs]: waitsMs.turn,
         [ATTR.quotaWaitMs]: waitsMs.quota,
         [ATTR.outcome]: outcome,
+        ...(flow === undefined ? {} : { [ATTR.flow]: flow }),
       })
       if (errorTypes.length > 0) {
         span.setAttribute(ATTR.errorTypes, errorTypes)

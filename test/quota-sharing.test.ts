@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import type { FastifyInstance } from 'fastify'
+import { systemClock } from '../src/deadline.ts'
+import type { ProxyError } from '../src/errors.ts'
+import { createFairQuota } from '../src/quota/fair-quota.ts'
+import { createMemoryQuota } from '../src/quota/memory-quota.ts'
+import { configRefusal, patchSession, startTestApp, until } from './helper.ts'
+
+// AiFi's one quota shared by callers in weighted fair order (docs/consistency.md#sharing-the-quota).
+
+const KEYS = 'checkout:checkout-key,backfill:backfill-key'
+const as = (name: string) => ({ headers: { authorization: `Bearer ${name}-key` } })
+
+async function flowMetric(app: FastifyInstance, metric: string, flow: string): Promise<number> {
+  const text = (await app.inject('/metrics')).body
+  const match = new RegExp(`^aifi_proxy_${metric}\\{flow="${flow}"\\} (\\S+)$`, 'm').exec(text)
+  return match === null ? 0 : Number(match[1])
+}
+
+test('CALLER_SHARES takes name:weight pairs of configured callers, and refuses anything else at start-up', async (t) => {
+  const { config } = await startTestApp(t, { env: { PROXY_API_KEYS: KEYS, CALLER_SHARES: 'checkout:4, backfill:0.5' } })
+  assert.deepEqual([...config.callerShares], [['checkout', 4], ['backfill', 0.5]])
+  const base = { AIFI_BASE_URL: 'http://aifi.test', AIFI_API_TOKEN: 't', PROXY_API_KEYS: KEYS }
+  assert.match(configRefusal({ ...base, CALLER_SHARES: 'checkout:4,nightly:1' }), /CALLER_SHARES.*nightly/)
+  assert.match(configRefusal({ ...base, CALLER_SHARES: 'checkout:0' }), /CALLER_SHARES/)
+  assert.match(configRefusal({ ...base, CALLER_SHARES: 'checkout' }), /CALLER_SHARES/)
+  assert.match(configRefusal({ AIFI_BASE_URL: 'http://aifi.test', CALLER_SHARES: 'checkout:2' }), /CALLER_SHARES/)
+})
+
+test('two callers flooding at once at shares 1 and 3 get their turns in that ratio', async (t) => {
+  const { app, simulator } = await startTestApp(t, {
+    env: { PROXY_API_KEYS: KEYS, CALLER_SHARES: 'checkout:3,backfill:1', AIFI_MAX_RPS: '200', REQUEST_DEADLINE_MS: '20000' },
+  })
+  let flooding = true
+  const flood = (caller: string) =>
+    Array.from({ length: 20 }, async () => {
+      const id = simulator.createSession({}).sessionId!
+      for (let n = 0; flooding; n++) await patchSession(app, id, { metadata: { n } }, as(caller))
+    })
+  const workers = [...flood('checkout'), ...flood('backfill')]
+  // Measured once both flows have a backlog, so neither gets an idle flow's share.
+  await until(async () => (await flowMetric(app, 'flow_waiting', 'checkout')) >= 5 && (await flowMetric(app, 'flow_waiting', 'backfill')) >= 5)
+  const before = { checkout: await flowMetric(app, 'flow_grants_total', 'checkout'), backfill: await flowMetric(app, 'flow_grants_total', 'backfill') }
+  await until(async () => (await flowMetric(app, 'flow_grants_total', 'backfill')) - before.backfill >= 40)
+  const checkout = (await flowMetric(app, 'flow_grants_total', 'checkout')) - before.checkout
+  const backfill = (await flowMetric(app, 'flow_grants_total', 'backfill')) - before.backfill
+  flooding = false
+  await Promise.all(workers)
+  const ratio = checkout / backfill
+  assert.ok(ratio >= 3 * 0.85 && ratio <= 3 * 1.15, `checkout got ${checkout} turns to backfill's ${backfill}`)
+})
+
+test('a flood of patches is refused at once with E_QUOTA_EXHAUSTED, and the rest is what the quota serves in time', async (t) => {
+  const deadlineMs = 1_000
+  const { app, simulator } = await startTestApp(t, { env: { AIFI_MAX_RPS: '20', REQUEST_DEADLINE_MS: String(deadlineMs) } })
+  const sessions = Array.from({ length: 400 }, () => simulator.createSession({}).sessionId!)
+  const answers = await Promise.all(
+    sessions.map(async (id) => {
+      const sentAt = performance.now()
+      const response = await patchSession(app, id, { metadata: { flood: true } })
+      return { response, ms: performance.now() - sentAt }
+    }),
+  )
+  const accepted = answers.filter(({ response }) => response.statusCode === 200)
+  const refused = answers.filter(({ response }) => response.statusCode !== 200)
+  for (const { response } of refused) {
+    assert.equal(response.statusCode, 503)
+    assert.equal(response.json().type, 'E_QUOTA_EXHAUSTED', 'a wait for the quota is never answered as anything else')
+    assert.ok(Number(response.headers['retry-after']) >= 1)
+  }
+  // At 20 calls a second, a deadline of one second serves about ten cycles of two calls, plus the burst.
+  assert.ok(accepted.length >= 8 && accepted.length <= 14, `${accepted.length} accepted`)
+  // Refused up front, not after waiting for a deadline.
+  assert.ok(refused.every(({ ms }) => ms < deadlineMs / 2), `slowest refusal ${Math.round(Math.max(...refused.map(({ ms }) => ms)))} ms`)
+  assert.ok((await flowMetric(app, 'flow_refusals_total', 'tester')) >= refused.length)
+})
+
+test('a waiter that gives up gives its place back: the next turn is its flow’s next request, not a slot left empty', async () => {
+  const quota = createFairQuota(createMemoryQuota(20, { burst: 1 }), { clock: systemClock, shareOf: () => 1, intervalMs: 50 })
+  const now = Date.now()
+  const granted: string[] = []
+  const ask = (label: string, flow: string, deadlineAt: number) =>
+    quota.reserve({ flow, tokens: 1, deadlineAt }).then(
+      () => void granted.push(label),
+      (error: ProxyError) => void granted.push(`${label}:${error.type}`),
+    )
+  // a1 takes the burst. a2's turn cannot come before its deadline, so it leaves at once and gives its place back:
+  // a3 moves up beside b2 (and, tied, goes first), instead of after it as if a2 had been served.
+  const later = now + 5_000
+  const asks = [ask('a1', 'a', later), ask('a2', 'a', now + 120), ask('a3', 'a', later), ask('b1', 'b', later), ask('b2', 'b', later), ask('b3', 'b', later)]
+  await Promise.all(asks)
+  assert.deepEqual(granted.filter((label) => label.includes(':')), ['a2:E_QUOTA_EXHAUSTED'])
+  assert.deepEqual(
+    granted.filter((label) => !label.includes(':')),
+    ['a1', 'b1', 'a3', 'b2', 'b3'],
+  )
+})
+
+test('forward mode: made-up tokens share one flow, so a caller AiFi accepts is served beside their flood', async (t) => {
+  const { app, simulator } = await startTestApp(t, { auth: 'forward', env: { AIFI_MAX_RPS: '50' } })
+  const real = { headers: { authorization: `Bearer ${simulator.token}` } }
+  const id = simulator.seededSessionIds[0]!
+  // AiFi accepts the real token once: from then on its caller is a flow of its own.
+  assert.equal((await patchSession(app, id, { metadata: { warm: true } }, real)).statusCode, 200)
+
+  const answered: string[] = []
+  const junk = Array.from({ length: 40 }, (_, i) =>
+    patchSession(app, simulator.createSession({}).sessionId!, { metadata: { i } }, { headers: { authorization: `Bearer made-up-${i}` } }).then(
+      (response) => void answered.push(`junk:${response.statusCode}`),
+    ),
+  )
+  await until(async () => (await app.inject('/metrics')).body.includes('aifi_proxy_flow_waiting{flow="forwarded"} '))
+  for (let n = 0; n < 3; n++) {
+    const response = await patchSession(app, id, { metadata: { n } }, real)
+    answered.push(`real:${response.statusCode}`)
+  }
+  await Promise.all(junk)
+  assert.deepEqual(answered.filter((label) => label.startsWith('real')), ['real:200', 'real:200', 'real:200'])
+  assert.ok(answered.indexOf('real:200') < answered.lastIndexOf('junk:401') || !answered.includes('junk:401'))
+  assert.ok(answered.lastIndexOf('real:200') < answered.length - 10, `the real caller waited for the flood: ${answered.join(' ')}`)
+})
