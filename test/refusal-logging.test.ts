@@ -14,7 +14,7 @@ function linesFor(logs: ReturnType<typeof captureLogs>, requestId: unknown) {
   return logs.entries().filter((entry) => entry.requestId === requestId && entry.msg !== 'incoming request' && entry.msg !== 'request completed')
 }
 
-test("the rate limiter's refusal is a warning without a stack, not an error", async (t) => {
+test("the quota's refusal is a warning without a stack, not an error", async (t) => {
   const logs = captureLogs('info')
   // Half a call a second, a burst of four: two patches (two calls each) go at once, the third would wait 4 s.
   const env = { AIFI_MAX_RPS: '0.5', REQUEST_DEADLINE_MS: '1000' }
@@ -23,11 +23,11 @@ test("the rate limiter's refusal is a warning without a stack, not an error", as
   for (const a of [1, 2]) assert.equal((await patchSession(app, id, { metadata: { a } })).statusCode, 200)
   const refused = await patchSession(app, id, { metadata: { a: 3 } })
   assert.equal(refused.statusCode, 503)
-  assert.equal(refused.json().type, 'E_UPSTREAM_UNAVAILABLE')
+  assert.equal(refused.json().type, 'E_QUOTA_EXHAUSTED')
   assert.equal(upstreamCalls(simulator, 'GET'), 2, 'nothing was sent for the refused patch')
 
   const lines = linesFor(logs, refused.headers['x-request-id'])
-  assert.deepEqual(lines.map((entry) => [entry.level, entry.msg, entry.type]), [[WARN, 'request refused', 'E_UPSTREAM_UNAVAILABLE']])
+  assert.deepEqual(lines.map((entry) => [entry.level, entry.msg, entry.type]), [[WARN, 'request refused', 'E_QUOTA_EXHAUSTED']])
   assert.equal(lines[0]!.err, undefined, 'no error object, so no stack')
 })
 
