@@ -127,7 +127,8 @@ function startBackfill(caller: Caller) {
 }
 
 async function main(): Promise<NoisyRun> {
-  const checkout = createCaller(spec.checkout.authorization, 8)
+  // An open-loop caller needs a connection for every patch it may have waiting, or the pool queues them itself.
+  const checkout = createCaller(spec.checkout.authorization, Math.ceil((spec.floodMs + spec.tailMs) / spec.spacingMs))
   const backfill = createCaller(spec.backfill.authorization, spec.backfill.sessionIds.length)
   try {
     const never = new AbortController().signal

@@ -16,7 +16,7 @@ const BACKFILL_WORKERS = 100
 const SPACING_MS = 250
 const ALONE_MS = 10_000
 const FLOOD_MS = 15_000
-const TAIL_MS = 5_000
+const TAIL_MS = 4_000
 const WARMUP_PER_PROXY = 3
 const NOISY_REPLICAS = 3
 
@@ -50,9 +50,11 @@ export async function measureNoisyNeighbour(startProxy: StartProxy, simulatorUrl
       await Promise.all(proxies.map((proxy) => stop(proxy.child, 0)))
     }
   }
+  console.error('bench: 8. noisy neighbour on one process')
   const one = await run([await startProxy(env)])
   const redis = await startRedisServer()
   try {
+    console.error(`bench: 8. noisy neighbour on ${NOISY_REPLICAS} replicas`)
     const replicaEnv = { ...env, REDIS_URL: redis.url }
     const three = await run(await Promise.all(Array.from({ length: NOISY_REPLICAS }, () => startProxy(replicaEnv))))
     return {

@@ -88,7 +88,6 @@ async function main(): Promise<void> {
   const byProxy: Record<string, number> = {}
 
   if (only === 'noisy-neighbour') {
-    console.error('bench: 8. noisy neighbour, alone')
     const noisyNeighbour = await measureNoisyNeighbour(startProxy, simulator.url, sim)
     const run = { startedAt: startedAt.toISOString(), durationS: (Date.now() - startedAt.getTime()) / 1000, machine: describeMachine(loadBefore) }
     const targets = noisyTargets(noisyNeighbour)
@@ -121,7 +120,6 @@ async function main(): Promise<void> {
   const replicas = await measureReplicas(startProxy, `Bearer ${callerKey}`, sim)
   console.error('bench: 7. tracing cost')
   const tracing = await measureTracingCost(startProxy, `Bearer ${callerKey}`, sim)
-  console.error('bench: 8. noisy neighbour')
   const noisyNeighbour = await measureNoisyNeighbour(startProxy, simulator.url, sim)
   await stop(simulator.child)
 
