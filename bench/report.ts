@@ -1,9 +1,11 @@
 import type { HotRun } from './hot-session.ts'
 import type { LargeInputsResult } from './large-inputs.ts'
+import type { NoisyNeighbourResult } from './noisy-neighbour.ts'
 import type { OverheadRow } from './overhead.ts'
 import type { RateLimitResult } from './rate-limit.ts'
 import type { ReplicasResult } from './replicas.ts'
 import { describeFailures, ms, pct, row, us, type Target } from './report-format.ts'
+import { noisyTargets, renderNoisy } from './report-noisy.ts'
 import { renderReplicas, replicasTargets } from './report-replicas.ts'
 import { renderTracing, tracingTargets } from './report-tracing.ts'
 import type { TracingCostResult } from './tracing-cost.ts'
@@ -19,10 +21,14 @@ export interface Machine {
   loadAfter: number
 }
 
-export interface BenchResults {
+/** When and where a run ran: the first line of every report. */
+export interface RunInfo {
   startedAt: string
   durationS: number
   machine: Machine
+}
+
+export interface BenchResults extends RunInfo {
   overhead: { aifiMaxRps: number; rows: OverheadRow[] }
   hotSession: {
     latencyMs: number
@@ -39,6 +45,7 @@ export interface BenchResults {
   largeInputs: LargeInputsResult
   replicas: ReplicasResult
   tracing: TracingCostResult
+  noisyNeighbour: NoisyNeighbourResult
 }
 
 export function evaluateTargets(results: BenchResults): Target[] {
@@ -69,6 +76,7 @@ export function evaluateTargets(results: BenchResults): Target[] {
     },
     ...replicasTargets(results.replicas),
     ...tracingTargets(results.tracing),
+    ...noisyTargets(results.noisyNeighbour),
   ]
 }
 
@@ -78,8 +86,7 @@ export function renderMarkdown(results: BenchResults, targets: Target[]): string
   const hotRow = (label: string, run: HotRun) =>
     row(label, `${ms(run.wallMs)} ms`, `${run.upstreamRequests} (${run.upstreamReads} GET + ${run.upstreamWrites} PATCH)`, run.keysLost, run.failed, run.eventsKept ? 'yes' : 'NO', run.maxConcurrentPatches)
   return [
-    `Run of ${results.startedAt}, ${results.durationS.toFixed(0)} s. Machine: ${m.cpus} cores (${m.cpuModel}), ${m.memoryGb.toFixed(0)} GB, ` +
-      `Node ${m.node} on ${m.platform}; 1-minute load average ${m.loadBefore.toFixed(2)} before, ${m.loadAfter.toFixed(2)} after.`,
+    describeRun(results),
     '',
     `### 1. Overhead (zero latency, one session per worker, AIFI_MAX_RPS=${overhead.aifiMaxRps}, median of ${overhead.rows[0]?.rounds.naive.length ?? 0} rounds)`,
     '',
@@ -135,11 +142,23 @@ export function renderMarkdown(results: BenchResults, targets: Target[]): string
     '',
     ...renderReplicas(results.replicas),
     ...renderTracing(results.tracing),
+    ...renderNoisy(results.noisyNeighbour),
+    ...renderTargets(targets),
+  ].join('\n')
+}
+
+export function describeRun({ startedAt, durationS, machine: m }: RunInfo): string {
+  return `Run of ${startedAt}, ${durationS.toFixed(0)} s. Machine: ${m.cpus} cores (${m.cpuModel}), ${m.memoryGb.toFixed(0)} GB, ` +
+    `Node ${m.node} on ${m.platform}; 1-minute load average ${m.loadBefore.toFixed(2)} before, ${m.loadAfter.toFixed(2)} after.`
+}
+
+export function renderTargets(targets: Target[]): string[] {
+  return [
     '### Targets',
     '',
     row('target', 'goal', 'measured', 'met'),
     row('---', '---', '---', '---'),
     ...targets.map((t) => row(t.name, t.goal, t.measured, t.met ? 'met' : '**not met**')),
     '',
-  ].join('\n')
+  ]
 }
