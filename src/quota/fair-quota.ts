@@ -2,6 +2,9 @@ import type { Clock } from '../deadline.ts'
 import { ProxyError } from '../errors.ts'
 import type { QuotaStore } from './quota.ts'
 
+// How long a granted call is expected to take at most, for a turn that would come just before its deadline.
+const RUN_TIME_PER_CALL_MS = 50
+
 /** One wait for AiFi calls: whose (its flow), how many, and until when it is worth anything. */
 export interface QuotaRequest {
   flow: string
@@ -58,8 +61,11 @@ export function createFairQuota(store: QuotaStore, deps: FairQuotaDeps) {
       return head !== undefined && (best === undefined || head.start < best.start) ? head : best
     }, undefined)
 
-  /** A turn is worth granting only if its calls' own spacing still fits before the deadline: that is their time to run. */
-  const latestStart = (request: QuotaRequest) => request.deadlineAt - request.tokens * intervalMs
+  /**
+   * A turn is worth granting only if its calls can still run before the deadline: the last moment leaves each call
+   * its spacing at the rate, up to RUN_TIME_PER_CALL_MS.
+   */
+  const latestStart = (request: QuotaRequest) => request.deadlineAt - request.tokens * Math.min(intervalMs, RUN_TIME_PER_CALL_MS)
 
   /** The flow's backlog spread over its share of the rate: when a new request of it could expect its turn. */
   function retryAfterSeconds(flowName: string): number {
@@ -152,10 +158,12 @@ export function createFairQuota(store: QuotaStore, deps: FairQuotaDeps) {
       const start = Math.max(virtualTime, flow.finish)
       const finish = start + request.tokens / weight
       // The work ahead in fair order, at the configured rate: a turn that comes after the deadline is refused now.
-      const aheadTokens = waiters()
-        .filter((waiter) => waiter.start <= start)
-        .reduce((sum, waiter) => sum + waiter.tokens, 0)
-      if (Math.max(clock.now(), bookedUntil) + aheadTokens * intervalMs > latestStart(request)) return Promise.reject(exhausted(request.flow))
+      // Without a queue the store answers at once (a refusal too); with one, the burst is spent and the rate rules.
+      const ahead = waiters().filter((waiter) => waiter.start <= start)
+      const aheadTokens = ahead.reduce((sum, waiter) => sum + waiter.tokens, 0)
+      if (ahead.length > 0 && Math.max(clock.now(), bookedUntil) + aheadTokens * intervalMs > latestStart(request)) {
+        return Promise.reject(exhausted(request.flow))
+      }
       return new Promise<number>((resolve, reject) => {
         const waiter: Waiter = { ...request, start, finish, enqueuedAt: clock.now(), resolve, reject, timer: undefined! }
         // A request still waiting at its deadline gives its place back.
