@@ -37,8 +37,9 @@ export type Drainer = ReturnType<typeof createDrainer>
  */
 export function createDrainer<Lease extends LockLease>(deps: DrainerDeps<Lease>) {
   const { inbox, lock, quota, cycle, waiting, clock, logger, maxBatch, flowLabel } = deps
-  const answers = createPatchAnswers({ inbox, waiting, clock })
   const driving = new Set<string>()
+  const awaitingQuota = new Set<string>()
+  const answers = createPatchAnswers({ inbox, waiting, clock, awaitingQuota: (sessionId) => awaitingQuota.has(sessionId) })
 
   async function drive(sessionId: string): Promise<void> {
     if (driving.has(sessionId)) return
@@ -86,6 +87,7 @@ export function createDrainer<Lease extends LockLease>(deps: DrainerDeps<Lease>)
     const { record } = head
     const turnWaitMs = clock.now() - record.receivedAt
     let quotaWaitMs: number
+    awaitingQuota.add(sessionId)
     try {
       quotaWaitMs = await quota.reserve({ flow: record.flow, tokens: 2, deadlineAt: record.deadlineAt })
     } catch (error) {
@@ -94,6 +96,8 @@ export function createDrainer<Lease extends LockLease>(deps: DrainerDeps<Lease>)
       if (head.state === 'taken') return true
       await answers.withdrawOrWait(head, error as ProxyError, 'wait')
       return false
+    } finally {
+      awaitingQuota.delete(sessionId)
     }
     const batch = await inbox.take(sessionId, lease, maxBatch)
     if (batch === undefined) return false

@@ -14,7 +14,13 @@ const RESOLVE_RETRY_MS = 100
  * given only once the patch is out of the inbox for good (withdrawn, or never pushed), so no holder can take it
  * afterwards. When that cannot be learned, the answer says so: E_COORDINATION_LOST.
  */
-export function createPatchAnswers(deps: { inbox: Pick<Inbox, 'withdraw' | 'keptSettlements'>; waiting: WaitingCallers; clock: Clock }) {
+export function createPatchAnswers(deps: {
+  inbox: Pick<Inbox, 'withdraw' | 'keptSettlements'>
+  waiting: WaitingCallers
+  clock: Clock
+  /** Whether this process holds the session's turn and waits for the quota: its patches then wait for the quota, not a turn. */
+  awaitingQuota(sessionId: string): boolean
+}) {
   const { inbox, waiting, clock } = deps
 
   async function withdrawWithin(waiter: Waiter): Promise<WithdrawOutcome | undefined> {
@@ -64,7 +70,10 @@ export function createPatchAnswers(deps: { inbox: Pick<Inbox, 'withdraw' | 'kept
     const { turnAt, deadlineAt } = waiter.record
     waiter.timers.push(
       setTimeout(() => {
-        if (waiter.state === 'queued') void withdrawOrWait(waiter, new ProxyError('E_LOCK_TIMEOUT'), 'wait')
+        // A wait for the quota is never answered as a lock timeout: the quota refuses by the deadline if it must.
+        if (waiter.state === 'queued' && !deps.awaitingQuota(waiter.record.sessionId)) {
+          void withdrawOrWait(waiter, new ProxyError('E_LOCK_TIMEOUT'), 'wait')
+        }
       }, turnAt - clock.now()),
       setTimeout(() => void deadlinePassed(waiter), deadlineAt - clock.now()),
     )

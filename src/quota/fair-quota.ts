@@ -134,9 +134,11 @@ export function createFairQuota(store: QuotaStore, deps: FairQuotaDeps) {
         }
         bookedUntil = clock.now() + booking.waitMs + next.tokens * intervalMs
         if (booking.waitMs > 0) await clock.delay(booking.waitMs)
-        // The slot is this process's: if its waiter gave up meanwhile, the fairest one still waiting takes it.
-        const taker = flows.get(next.flow)?.waiting.includes(next) ? next : fairest()
-        if (taker === undefined || taker.tokens > next.tokens) continue
+        // The slot is decided when it comes due: the fairest request waiting then takes it, which may have arrived
+        // while it came (a checkout patch beside a backfill's queue), or stand in for one that gave up.
+        const fairestNow = fairest()
+        const taker = fairestNow !== undefined && fairestNow.tokens <= next.tokens ? fairestNow : flows.get(next.flow)?.waiting.includes(next) ? next : undefined
+        if (taker === undefined) continue
         leave(taker, false)
         virtualTime = Math.max(virtualTime, taker.start)
         const waitedMs = clock.now() - taker.enqueuedAt
@@ -166,11 +168,11 @@ export function createFairQuota(store: QuotaStore, deps: FairQuotaDeps) {
       }
       return new Promise<number>((resolve, reject) => {
         const waiter: Waiter = { ...request, start, finish, enqueuedAt: clock.now(), resolve, reject, timer: undefined! }
-        // A request still waiting at its deadline gives its place back.
+        // A request still waiting when its calls could no longer run in time gives its place back.
         waiter.timer = setTimeout(() => {
           leave(waiter, true)
           reject(exhausted(request.flow))
-        }, Math.max(0, request.deadlineAt - clock.now()))
+        }, Math.max(0, latestStart(request) - clock.now()))
         flow.waiting.push(waiter)
         flow.finish = finish
         deps.observe?.waiting(request.flow, 1)
