@@ -1,6 +1,5 @@
 import type { PatchRecord } from '../coordinator/patch-record.ts'
 import { parseJsonKeepingDigits } from '../merge/index.ts'
-import type { SessionPatchBody } from '../schemas.ts'
 import { REDIS_NOW_MS } from '../quota/redis-quota.ts'
 import { sessionTag } from './redis-keys.ts'
 
@@ -13,16 +12,7 @@ import { sessionTag } from './redis-keys.ts'
 // it starts with the patch's id, which the scripts read.
 
 /** What a queue entry carries: who asked for what, never a secret (the caller's name, not its key). */
-export interface EntryData {
-  id: string
-  replica: string
-  caller: string
-  scope: string
-  flow: string
-  requestId: string
-  body: SessionPatchBody
-  ifMatch: string | null
-}
+export type EntryData = Pick<PatchRecord, 'id' | 'caller' | 'scope' | 'flow' | 'requestId' | 'body' | 'ifMatch'> & { replica: string }
 
 export function inboxKeys(prefix: string) {
   return {
