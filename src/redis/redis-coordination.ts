@@ -4,7 +4,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { RedisClientType } from 'redis'
 import type { Coordination } from '../composition.ts'
 import type { Config } from '../config.ts'
-import { systemClock, type Clock } from '../deadline.ts'
+import { systemClock, withTimeout, type Clock } from '../deadline.ts'
 import type { Metrics } from '../metrics.ts'
 import { createRedisQuota } from '../quota/redis-quota.ts'
 import { boundRedisCalls } from './bounded-redis.ts'
@@ -121,8 +121,9 @@ export async function connectRedis(url: string, logger: FastifyBaseLogger): Prom
     subscriber,
     async close() {
       for (const connection of [subscriber, client]) {
-        if (connection.isReady) await connection.close()
-        else if (connection.isOpen) connection.destroy()
+        // A graceful close waits for Redis's answer to QUIT, which a stalled or cut-off Redis never sends.
+        if (connection.isReady) await withTimeout(connection.close(), REDIS_CALL_TIMEOUT_MS, () => new Error('QUIT unanswered')).catch(() => {})
+        if (connection.isOpen) connection.destroy()
       }
     },
   }
