@@ -1,32 +1,8 @@
-import type { Clock } from '../deadline.ts'
 import { ProxyError } from '../errors.ts'
-import type { QuotaStore } from './quota.ts'
+import type { FairQuotaDeps, QuotaRequest, QuotaStore } from './quota.ts'
 
 // How long a granted call is expected to take at most, for a turn that would come just before its deadline.
 const RUN_TIME_PER_CALL_MS = 50
-
-/** One wait for AiFi calls: whose (its flow), how many, and until when it is worth anything. */
-export interface QuotaRequest {
-  flow: string
-  tokens: number
-  deadlineAt: number
-}
-
-export interface FairQuotaDeps {
-  clock: Clock
-  /** A flow's weight (CALLER_SHARES; 1 unless configured). */
-  shareOf(flow: string): number
-  /** The spacing of one call at AIFI_MAX_RPS, for the estimate that refuses early. */
-  intervalMs: number
-  observe?: QuotaObserver
-}
-
-/** What the quota reports per flow (metrics). */
-export interface QuotaObserver {
-  waiting(flow: string, delta: number): void
-  granted(flow: string, waitedMs: number): void
-  refused(flow: string): void
-}
 
 interface Waiter extends QuotaRequest {
   /** Virtual start and finish tags (start-time fair queuing). */
