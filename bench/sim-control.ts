@@ -12,8 +12,9 @@ function typicalMetadata(): Record<string, unknown> {
   return { events, channel: 'app', loyalty: { tier: 'silver', points: 120 } }
 }
 
-export function createSimControl(url: string) {
-  async function send(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+/** One `/__sim/` control call: its JSON answer, or an error with the status. */
+export function simControlRequest(url: string) {
+  return async function send(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
     const response = await request(`${url}/__sim/${path}`, {
       method,
       headers: { 'content-type': 'application/json' },
@@ -23,6 +24,10 @@ export function createSimControl(url: string) {
     if (response.statusCode >= 300) throw new Error(`simulator ${method} ${path}: ${response.statusCode} ${text}`)
     return text === '' ? undefined : JSON.parse(text)
   }
+}
+
+export function createSimControl(url: string) {
+  const send = simControlRequest(url)
 
   /** A new session, with typical metadata unless `metadata` is given. */
   async function createSession(metadata: Record<string, unknown> = typicalMetadata()): Promise<string> {

@@ -1,6 +1,7 @@
 import type { FaultSpec, Latency } from '../../src/simulator/control-schemas.ts'
 import type { SimulatorCounters } from '../../src/simulator/counters.ts'
 import { findFreePort } from '../children.ts'
+import { simControlRequest } from '../sim-control.ts'
 import { spawnTracked, type Tracked } from './processes.ts'
 
 // The AiFi simulator as a process of its own, and its `/__sim/` controls over HTTP (src/simulator/control-endpoints.ts).
@@ -21,17 +22,7 @@ export async function startSimulator(token: string): Promise<{ process: Tracked;
 }
 
 export function createSimClient(url: string) {
-  async function send(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
-    const response = await fetch(`${url}/__sim/${path}`, {
-      method,
-      headers: { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(10_000),
-    })
-    const text = await response.text()
-    if (response.status >= 300) throw new Error(`simulator ${method} ${path}: ${response.status} ${text}`)
-    return text === '' ? undefined : JSON.parse(text)
-  }
+  const send = simControlRequest(url)
 
   return {
     /** A session with a few events of AiFi's own, next to one retailer key. */

@@ -51,7 +51,7 @@ export function createDrainer<Lease extends LockLease>(deps: DrainerDeps<Lease>)
           await serveOnce(sessionId, head, change)
         } catch (error) {
           // Redis failed mid-step: each waiting patch learns what became of it, then the drain looks again.
-          logger.warn({ err: errorSummary(error), sessionId }, 'a session could not be served: coordination failed')
+          logger.warn({ err: error, sessionId }, 'a session could not be served: coordination failed')
           await Promise.all([answers.afterFault(sessionId), clock.delay(FAULT_BACKOFF_MS)])
         }
       }
@@ -128,7 +128,7 @@ export function createDrainer<Lease extends LockLease>(deps: DrainerDeps<Lease>)
       return
     }
     const kept = await inbox.settle(sessionId, lease, batch, outcome).catch((error: unknown) => {
-      logger.warn({ err: errorSummary(error), sessionId }, 'a batch could not be settled: the next holder runs it again')
+      logger.warn({ err: error, sessionId }, 'a batch could not be settled: the next holder runs it again')
       return false
     })
     for (const [id, settlement] of outcome) {
@@ -175,12 +175,4 @@ function countByFlow(patches: readonly PatchRecord[]): Map<string, number> {
 
 function isCoordinationFault(error: unknown): boolean {
   return !(error instanceof ProxyError) || error.type === 'E_COORDINATION_UNAVAILABLE'
-}
-
-
-/** An error's name and code, never its message: a Redis error may quote a script, a JSON error the input. */
-export function errorSummary(error: unknown): { type: string; code?: string } {
-  if (error instanceof ProxyError) return { type: error.type }
-  const { name, code } = error as { name?: string; code?: string }
-  return { type: name ?? typeof error, ...(typeof code === 'string' ? { code } : {}) }
 }

@@ -41,7 +41,9 @@ export function createWaitingCallers() {
       const answer = new Promise<PatchResult>((resolve, reject) => {
         const entry = { record, state: 'pushing' as WaitState, ...local, resolving: false, timers: [], resolve, reject }
         waiters.set(record.id, entry)
-        bySession.set(record.sessionId, [...(bySession.get(record.sessionId) ?? []), entry])
+        const queue = bySession.get(record.sessionId)
+        if (queue === undefined) bySession.set(record.sessionId, [entry])
+        else queue.push(entry)
         waiter = entry
       })
       return { waiter, answer }
@@ -54,9 +56,9 @@ export function createWaitingCallers() {
       waiters.delete(id)
       waiter.timers.forEach(clearTimeout)
       const { sessionId } = waiter.record
-      const queue = bySession.get(sessionId)!.filter((other) => other !== waiter)
+      const queue = bySession.get(sessionId)!
+      queue.splice(queue.indexOf(waiter), 1)
       if (queue.length === 0) bySession.delete(sessionId)
-      else bySession.set(sessionId, queue)
       if (settlement.ok) waiter.resolve(settlement.result)
       else waiter.reject(settlement.error)
       changed(sessionId)
@@ -66,7 +68,7 @@ export function createWaitingCallers() {
       waiter.state = state
       changed(waiter.record.sessionId)
     },
-    /** This process's waiting patches of the session, in arrival order. */
+    /** This process's waiting patches of the session, in arrival order: the live list, to read before any await. */
     ofSession: (sessionId: string): readonly Waiter[] => bySession.get(sessionId) ?? [],
     sessions: (): string[] => [...bySession.keys()],
     /** Resolves at the next change to this process's patches of the session: one added, answered, or moved on. */
