@@ -19,7 +19,7 @@ import type { Metrics } from './metrics.ts'
 import { createFairQuota } from './quota/fair-quota.ts'
 import { createFlows } from './quota/flows.ts'
 import { createMemoryQuota } from './quota/memory-quota.ts'
-import type { QuotaStore } from './quota/quota.ts'
+import type { FairQuota, FairQuotaDeps } from './quota/quota.ts'
 import type { Tracing } from './tracing/tracing.ts'
 
 /**
@@ -30,7 +30,8 @@ export interface Coordination {
   // The lock's lease type is the Redis inbox's business, and the two are built together.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   lock: SessionLock<any>
-  quota: QuotaStore
+  /** AiFi's quota, shared out between callers: this process's scheduler, or the cluster's in Redis. */
+  quota(deps: FairQuotaDeps): FairQuota
   idempotency: IdempotencyStore
   /** The cluster's inbox, used in service mode; it answers this process's waiting callers as settlements arrive. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -49,7 +50,7 @@ export function createLocalCoordination(config: Pick<Config, 'aifiMaxRps' | 'ide
   const lock = createLocalLock()
   return {
     lock,
-    quota: createMemoryQuota(config.aifiMaxRps),
+    quota: (deps) => createFairQuota(createMemoryQuota(config.aifiMaxRps), deps),
     idempotency: createMemoryIdempotencyStore(config.idempotencyBounds),
     isReady: lock.isReady,
     releaseAll: lock.releaseAll,
@@ -89,7 +90,7 @@ export function composeReplica(config: Config, deps: ReplicaDeps) {
   })
   const retryPolicy = defaultRetryPolicy(config.upstreamRetries)
   const flows = createFlows(auth.mode)
-  const quota = createFairQuota(coordination.quota, {
+  const quota = coordination.quota({
     clock,
     shareOf: (flow) => config.callerShares.get(flow) ?? 1,
     intervalMs: 1000 / config.aifiMaxRps,
@@ -110,12 +111,18 @@ export function composeReplica(config: Config, deps: ReplicaDeps) {
   const serviceAuthorization = auth.mode === 'service' ? `Bearer ${auth.upstreamToken}` : undefined
   const cycle = createMergeCycle({ upstream, logger, metrics, retryPolicy, clock, tracer: tracing, serviceAuthorization })
   const drainer = createDrainer({ inbox, lock: coordination.lock, quota, cycle, waiting, clock, logger, maxBatch: config.maxBatch, flowLabel: flows.label })
-  coordination.onFault?.(() => void drainer.onCoordinationFault())
+  coordination.onFault?.(() => {
+    quota.onCoordinationFault?.()
+    void drainer.onCoordinationFault()
+  })
   return {
     service: createSessionService({ upstream, quota, drainer }),
     drainer,
     flows,
     coordination,
-    close: () => client.close(),
+    close: () => {
+      quota.close()
+      return client.close()
+    },
   }
 }

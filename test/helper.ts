@@ -15,7 +15,8 @@ import type { AuthSettings } from '../src/http/auth.ts'
 import type { ServerTimeouts } from '../src/http/server-timeouts.ts'
 import type { IdempotencyStore } from '../src/idempotency/idempotency-store.ts'
 import { createMetrics, type Metrics } from '../src/metrics.ts'
-import type { QuotaStore } from '../src/quota/quota.ts'
+import { createFairQuota } from '../src/quota/fair-quota.ts'
+import type { FairQuotaDeps, QuotaStore } from '../src/quota/quota.ts'
 import { SESSIONS_PATH } from '../src/schemas.ts'
 import type { RequestLogEntry } from '../src/simulator/counters.ts'
 import { startSimulator, type Simulator, type SimulatorOptions } from '../src/simulator/simulator.ts'
@@ -34,7 +35,7 @@ export interface TestAppOptions {
   coordination?: Coordination
   /** Replaces the coordination's lock, e.g. with one that misbehaves. */
   lock?: SessionLock
-  /** Replaces the coordination's quota store. */
+  /** Replaces the coordination's quota with this process's scheduler over this store. */
   quota?: QuotaStore
   /** Replaces the coordination's Idempotency-Key store. */
   idempotency?: IdempotencyStore
@@ -72,7 +73,7 @@ export async function startTestApp(t: TestContext, options: TestAppOptions = {})
   const coordination: Coordination = {
     ...(options.coordination ?? createLocalCoordination(config)),
     ...(options.lock ? { lock: options.lock, isReady: () => options.lock!.isReady() } : {}),
-    ...(options.quota ? { quota: options.quota } : {}),
+    ...(options.quota ? { quota: (deps: FairQuotaDeps) => createFairQuota(options.quota!, deps) } : {}),
     ...(options.idempotency ? { idempotency: options.idempotency } : {}),
   }
   const metrics = options.metrics ?? createMetrics()

@@ -1,5 +1,5 @@
 import type { Metrics } from '../metrics.ts'
-import type { FairQuota } from '../quota/fair-quota.ts'
+import type { FairQuota } from '../quota/quota.ts'
 import type { Session, SessionPatchBody } from '../schemas.ts'
 import type { AifiClient } from './aifi-client.ts'
 import { classifyFailure, retryAfterOf, type AuthMode, type ClassifiedFailure } from './failure-table.ts'

@@ -1,7 +1,7 @@
 import type { Upstream } from '../aifi/upstream.ts'
 import { ProxyError } from '../errors.ts'
 import { computeEtag } from '../merge/index.ts'
-import type { FairQuota } from '../quota/fair-quota.ts'
+import type { FairQuota } from '../quota/quota.ts'
 import { callContextOf, type RequestContext } from '../request-context.ts'
 import type { Session } from '../schemas.ts'
 import { planBatch } from './batch-plan.ts'

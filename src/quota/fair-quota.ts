@@ -1,8 +1,5 @@
 import { ProxyError } from '../errors.ts'
-import type { FairQuotaDeps, QuotaRequest, QuotaStore } from './quota.ts'
-
-// How long a granted call is expected to take at most, for a turn that would come just before its deadline.
-const RUN_TIME_PER_CALL_MS = 50
+import { latestStart as latestStartAt, type FairQuota, type FairQuotaDeps, type QuotaRequest, type QuotaStore } from './quota.ts'
 
 interface Waiter extends QuotaRequest {
   /** Virtual start and finish tags (start-time fair queuing). */
@@ -22,7 +19,7 @@ interface Waiter extends QuotaRequest {
  * granted, one at a time, so nothing is booked for a request that gives up; a flow alone gets the whole rate.
  * A request whose turn cannot come before its deadline is refused at once with 503 E_QUOTA_EXHAUSTED.
  */
-export function createFairQuota(store: QuotaStore, deps: FairQuotaDeps) {
+export function createFairQuota(store: QuotaStore, deps: FairQuotaDeps): FairQuota {
   const { clock, shareOf, intervalMs } = deps
   const flows = new Map<string, { finish: number; waiting: Waiter[] }>()
   let virtualTime = 0
@@ -37,11 +34,7 @@ export function createFairQuota(store: QuotaStore, deps: FairQuotaDeps) {
       return head !== undefined && (best === undefined || head.start < best.start) ? head : best
     }, undefined)
 
-  /**
-   * A turn is worth granting only if its calls can still run before the deadline: the last moment leaves each call
-   * its spacing at the rate, up to RUN_TIME_PER_CALL_MS.
-   */
-  const latestStart = (request: QuotaRequest) => request.deadlineAt - request.tokens * Math.min(intervalMs, RUN_TIME_PER_CALL_MS)
+  const latestStart = (request: QuotaRequest) => latestStartAt(request, intervalMs)
 
   /** The flow's backlog spread over its share of the rate: when a new request of it could expect its turn. */
   function retryAfterSeconds(flowName: string): number {
@@ -128,7 +121,6 @@ export function createFairQuota(store: QuotaStore, deps: FairQuotaDeps) {
   }
 
   return {
-    /** Waits for the request's turn and its slot; resolves with the wait, or rejects with E_QUOTA_EXHAUSTED. */
     reserve(request: QuotaRequest): Promise<number> {
       const weight = shareOf(request.flow)
       let flow = flows.get(request.flow)
@@ -155,10 +147,6 @@ export function createFairQuota(store: QuotaStore, deps: FairQuotaDeps) {
         void pump()
       })
     },
-    /**
-     * A cycle's batch is known only at its grant: its cost moves from the flow that waited for it to the flows
-     * of its patches, in proportion to their patches.
-     */
     charge(paidBy: string, tokens: number, patchesByFlow: ReadonlyMap<string, number>): void {
       const total = [...patchesByFlow.values()].reduce((sum, count) => sum + count, 0)
       if (total === 0) return
@@ -174,7 +162,6 @@ export function createFairQuota(store: QuotaStore, deps: FairQuotaDeps) {
       }
     },
     pause: (ms: number) => store.pause(ms).catch(() => {}),
+    close: () => waiters().forEach((waiter) => clearTimeout(waiter.timer)),
   }
 }
-
-export type FairQuota = ReturnType<typeof createFairQuota>

@@ -3,9 +3,27 @@ import type { Clock } from '../deadline.ts'
 export type Reservation = { granted: true; waitMs: number } | { granted: false; retryAfterMs: number }
 
 /**
- * The outbound quota to one AiFi origin (docs/consistency.md#rate-limiting): AIFI_MAX_RPS for everything the proxy
- * sends there, whoever asked and with whatever credential. In this process (memory-quota.ts), or for the whole
- * cluster in Redis (redis-quota.ts). fair-quota.ts shares it out between callers.
+ * AiFi's quota shared out between callers (docs/consistency.md#sharing-the-quota): in one process by fair-quota.ts
+ * over a memory-quota.ts bucket, or for the whole cluster by the schedule in Redis (redis-quota.ts).
+ */
+export interface FairQuota {
+  /** Waits for the request's turn and its slot; resolves with the wait in ms, or rejects with E_QUOTA_EXHAUSTED. */
+  reserve(request: QuotaRequest): Promise<number>
+  /**
+   * A cycle's batch is known only at its grant: its cost moves from the flow that waited for it to the flows of
+   * its patches, in proportion to their patches.
+   */
+  charge(paidBy: string, tokens: number, patchesByFlow: ReadonlyMap<string, number>): void
+  /** AiFi answered 503 or 429: nothing more goes out for `ms`. */
+  pause(ms: number): Promise<void>
+  /** Redis failed: every waiter of this process is answered E_COORDINATION_UNAVAILABLE. */
+  onCoordinationFault?(): void
+  close(): void
+}
+
+/**
+ * The outbound quota to one AiFi origin in this process (docs/consistency.md#rate-limiting): AIFI_MAX_RPS for
+ * everything the proxy sends there, whoever asked and with whatever credential.
  */
 export interface QuotaStore {
   /** Books `tokens` calls and says how long until their slot; refuses, booking nothing, past `maxWaitMs`. */
@@ -20,6 +38,15 @@ export interface QuotaRequest {
   tokens: number
   deadlineAt: number
 }
+
+// How long a granted call is expected to take at most, for a turn that would come just before its deadline.
+const RUN_TIME_PER_CALL_MS = 50
+
+/**
+ * A turn is worth granting only if its calls can still run before the deadline: the last moment leaves each call
+ * its spacing at the rate, up to RUN_TIME_PER_CALL_MS.
+ */
+export const latestStart = (request: QuotaRequest, intervalMs: number) => request.deadlineAt - request.tokens * Math.min(intervalMs, RUN_TIME_PER_CALL_MS)
 
 export interface FairQuotaDeps {
   clock: Clock

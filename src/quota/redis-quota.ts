@@ -1,70 +1,174 @@
 import { createHash } from 'node:crypto'
 import type { RedisClientType } from 'redis'
-import { coordinationUnavailable } from '../errors.ts'
+import { coordinationUnavailable, ProxyError } from '../errors.ts'
 import { DEFAULT_BURST } from './gcra.ts'
-import type { QuotaStore } from './quota.ts'
-
-/** Lua, shared with the inbox's scripts: milliseconds on Redis's own clock, the one every replica shares, as `now`. */
-export const REDIS_NOW_MS = `local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)`
+import { latestStart, type FairQuota, type FairQuotaDeps, type QuotaRequest } from './quota.ts'
+import { CANCEL, CHARGE, ENQUEUE, GRANT, PAUSE, scheduleChannel, scheduleKeys } from './redis-schedule-scripts.ts'
 
 /**
- * A GCRA reservation (the arithmetic of gcra.ts). KEYS[1] theoretical arrival time, KEYS[2] paused-until;
- * ARGV interval ms, tolerance ms, tokens, max wait ms. Returns {granted (0/1), wait ms}: a refusal books nothing.
+ * How long a replica's requests stay in the schedule after it last called: a replica that dies holds no grant
+ * beyond it. A replica with requests waiting calls at least every quarter of it.
  */
-const RESERVE_QUOTA = `${REDIS_NOW_MS}
-local interval, tolerance = tonumber(ARGV[1]), tonumber(ARGV[2])
-local tokens, maxWait = tonumber(ARGV[3]), tonumber(ARGV[4])
-local arrival = tonumber(redis.call('GET', KEYS[1])) or now
-local pausedUntil = tonumber(redis.call('GET', KEYS[2])) or 0
-local nextArrival = math.max(arrival, now, pausedUntil) + tokens * interval
-local wait = math.max(0, math.max(nextArrival - interval - tolerance, pausedUntil) - now)
-if wait > maxWait then return {0, math.ceil(wait)} end
-redis.call('SET', KEYS[1], string.format('%.3f', nextArrival), 'PX', math.ceil(nextArrival - now) + 1000)
-return {1, math.ceil(wait)}`
-
-/** Pauses the quota at KEYS[1] for ARGV[1] ms from now, unless it is already paused for longer. */
-const PAUSE_QUOTA = `${REDIS_NOW_MS}
-local pausedUntil = now + tonumber(ARGV[1])
-if pausedUntil > (tonumber(redis.call('GET', KEYS[1])) or 0) then
-  redis.call('SET', KEYS[1], string.format('%.3f', pausedUntil), 'PX', ARGV[1])
-end
-return 1`
+export const SCHEDULE_LEASE_MS = 2_000
 
 export type QuotaRedisClient = Pick<RedisClientType, 'eval'>
 
-/**
- * AIFI_MAX_RPS for the whole cluster (docs/consistency.md#rate-limiting): every replica that shares this Redis
- * and calls the same AiFi origin books from one GCRA key, timed by Redis's own clock. The key is the origin's
- * digest alone: whatever credentials callers forward, they share the one rate AiFi grants. A Redis that does
- * not answer refuses the call: no call goes out above the quota.
- */
-export function createRedisQuota(options: {
+interface LocalWaiter {
+  flow: string
+  enqueuedAt: number
+  timer: NodeJS.Timeout
+  resolve(waitedMs: number): void
+  reject(error: unknown): void
+}
+
+export interface RedisQuotaOptions {
   client: QuotaRedisClient
+  /** Subscribes on the connection that hears this replica's grants and refusals. */
+  subscribe(channel: string, onMessage: (message: string) => void): Promise<unknown>
+  unsubscribe(channel: string, onMessage: (message: string) => void): Promise<unknown>
   ratePerSecond: number
   aifiOrigin: string
+  /** Names this replica's requests and channel: unique in the cluster. */
+  replicaId: string
   keyPrefix?: string
   burst?: number
-}): QuotaStore {
-  const { client } = options
+}
+
+/**
+ * AiFi's quota shared out for the whole cluster (docs/consistency.md#sharing-the-quota): one schedule per AiFi
+ * origin in Redis, timed by Redis's clock (redis-schedule-scripts.ts). Each request waits in it in weighted fair
+ * order whichever replica it reached; while this replica has requests waiting, it calls the schedule whenever the
+ * next slot is due, and the call grants that slot to the fairest request in the cluster, whose replica hears it
+ * on its channel. A Redis that does not answer refuses the wait: no call goes out above the quota.
+ */
+export function createRedisFairQuota(options: RedisQuotaOptions, deps: FairQuotaDeps): FairQuota & { listen(): Promise<void> } {
+  const { client, replicaId } = options
+  const { clock, shareOf, observe } = deps
   const intervalMs = 1000 / options.ratePerSecond
   const toleranceMs = Math.max(0, (options.burst ?? DEFAULT_BURST) - 1) * intervalMs
-  const key = `${options.keyPrefix ?? 'aifi-merge-proxy:quota:'}{${createHash('sha256').update(options.aifiOrigin).digest('base64url')}}`
-  async function run(script: string, keys: string[], args: number[]): Promise<unknown> {
+  const base = `${options.keyPrefix ?? 'aifi-merge-proxy:quota:'}{${createHash('sha256').update(options.aifiOrigin).digest('base64url')}}`
+  const keys = scheduleKeys(base)
+  const channel = scheduleChannel(base, replicaId)
+  const waiters = new Map<string, LocalWaiter>()
+  let requests = 0
+  let pumping = false
+  let closed = false
+  let wakePump: (() => void) | undefined
+
+  async function run(script: string, args: Array<string | number>): Promise<unknown> {
+    const common = [scheduleChannel(base, ''), intervalMs, toleranceMs, SCHEDULE_LEASE_MS, replicaId]
     try {
-      return await client.eval(script, { keys, arguments: args.map(String) })
+      return await client.eval(script, { keys, arguments: [...common, ...args].map(String) })
     } catch (cause) {
       throw coordinationUnavailable('the shared AiFi quota cannot be reserved', cause)
     }
   }
 
+  function exhausted(flow: string, retryAfterMs: number): ProxyError {
+    observe?.refused(flow)
+    return new ProxyError('E_QUOTA_EXHAUSTED', { retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)) })
+  }
+
+  /** Answers a waiter of this process once: granted (its wait in ms) or refused. */
+  function settle(id: string, outcome: { waitedMs: number } | { error: unknown }): void {
+    const waiter = waiters.get(id)
+    if (waiter === undefined) return
+    waiters.delete(id)
+    clearTimeout(waiter.timer)
+    observe?.waiting(waiter.flow, -1)
+    if ('error' in outcome) return waiter.reject(outcome.error)
+    observe?.granted(waiter.flow, outcome.waitedMs)
+    waiter.resolve(outcome.waitedMs)
+  }
+
+  function onMessage(message: string): void {
+    const [kind, id, retryAfterMs] = message.split(' ')
+    const waiter = waiters.get(id ?? '')
+    if (waiter === undefined) return
+    if (kind === 'g') settle(id!, { waitedMs: clock.now() - waiter.enqueuedAt })
+    else settle(id!, { error: exhausted(waiter.flow, Number(retryAfterMs)) })
+  }
+
+  /** While requests of this replica wait, calls the schedule each time a slot comes due (and renews the lease). */
+  async function pump(): Promise<void> {
+    if (pumping) return
+    pumping = true
+    try {
+      while (waiters.size > 0 && !closed) {
+        let nextSlotMs: number
+        try {
+          const [wake, ...answers] = (await run(GRANT, [])) as [number, ...string[]]
+          answers.forEach(onMessage)
+          nextSlotMs = wake
+        } catch (error) {
+          abandonAll(error)
+          return
+        }
+        // -1: nothing waits in Redis, though this process still has waiters: their answers are on their way.
+        await sleep(Math.min(nextSlotMs < 0 ? intervalMs : nextSlotMs, SCHEDULE_LEASE_MS / 4))
+      }
+    } finally {
+      pumping = false
+    }
+  }
+
+  function sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms)
+      wakePump = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+  }
+
+  /** Answers every waiter of this process with `error`, and takes their requests out of the schedule if it can. */
+  function abandonAll(error: unknown): void {
+    for (const id of [...waiters.keys()]) {
+      settle(id, { error })
+      void run(CANCEL, [id]).catch(() => {})
+    }
+  }
+
   return {
-    async book(tokens, maxWaitMs) {
-      const [granted, waitMs] = (await run(RESERVE_QUOTA, [key, `${key}:paused`], [intervalMs, toleranceMs, tokens, maxWaitMs])) as [number, number]
-      return granted === 1 ? { granted: true, waitMs } : { granted: false, retryAfterMs: waitMs }
+    async reserve(request: QuotaRequest): Promise<number> {
+      const id = `${replicaId}#${++requests}`
+      const maxWaitMs = Math.max(0, latestStart(request, intervalMs) - clock.now())
+      // Registered before Redis hears of it: a grant may arrive before the enqueue's own answer.
+      const answer = new Promise<number>((resolve, reject) => {
+        // A request still waiting when its calls could no longer run in time gives its place back.
+        const timer = setTimeout(() => {
+          settle(id, { error: exhausted(request.flow, intervalMs * request.tokens) })
+          void run(CANCEL, [id]).catch(() => {})
+        }, maxWaitMs)
+        waiters.set(id, { flow: request.flow, enqueuedAt: clock.now(), timer, resolve, reject })
+      })
+      observe?.waiting(request.flow, 1)
+      let enqueued: [number, number]
+      try {
+        enqueued = (await run(ENQUEUE, [id, request.flow, shareOf(request.flow), request.tokens, maxWaitMs])) as [number, number]
+      } catch (error) {
+        settle(id, { error })
+        return answer
+      }
+      if (enqueued[0] === 0) settle(id, { error: exhausted(request.flow, enqueued[1]) })
+      else void pump()
+      return answer
     },
-    async pause(ms) {
-      await run(PAUSE_QUOTA, [`${key}:paused`], [Math.ceil(ms)])
+    charge(paidBy, tokens, patchesByFlow) {
+      const carried = [...patchesByFlow].flatMap(([flow, count]) => [flow, count, shareOf(flow)])
+      void run(CHARGE, [paidBy, shareOf(paidBy), tokens, ...carried]).catch(() => {})
+    },
+    pause: (ms) => run(PAUSE, [Math.ceil(ms)]).then(() => {}, () => {}),
+    onCoordinationFault: () => abandonAll(coordinationUnavailable('the shared AiFi quota was cut off')),
+    listen: () => options.subscribe(channel, onMessage).then(() => {}),
+    close() {
+      closed = true
+      wakePump?.()
+      for (const waiter of waiters.values()) clearTimeout(waiter.timer)
+      void Promise.resolve()
+        .then(() => options.unsubscribe(channel, onMessage))
+        .catch(() => {})
     },
   }
 }

@@ -1,6 +1,6 @@
 import type { PatchRecord } from '../coordinator/patch-record.ts'
 import { parseJsonKeepingDigits } from '../merge/index.ts'
-import { REDIS_NOW_MS } from '../quota/redis-quota.ts'
+import { REDIS_NOW_MS } from '../quota/redis-schedule-scripts.ts'
 import { sessionTag } from './redis-keys.ts'
 
 // The shared inbox's layout in Redis (docs/consistency.md#the-shared-inbox). Per session, under its tag: the

@@ -6,7 +6,7 @@ import type { Coordination } from '../composition.ts'
 import type { Config } from '../config.ts'
 import { systemClock, withTimeout, type Clock } from '../deadline.ts'
 import type { Metrics } from '../metrics.ts'
-import { createRedisQuota } from '../quota/redis-quota.ts'
+import { createRedisFairQuota } from '../quota/redis-quota.ts'
 import { boundRedisCalls } from './bounded-redis.ts'
 import { createRedisIdempotencyStore } from './redis-idempotency-store.ts'
 import { createRedisInbox } from './redis-inbox.ts'
@@ -58,6 +58,13 @@ export function createRedisCoordination(
     Promise.all(listening.map((listen) => listen())).catch((error: Error) => logger.warn({ err: { type: error.name } }, 'could not subscribe in Redis'))
   const subscribed = subscriber.isReady ? subscribeAll() : new Promise<void>((resolve) => subscriber.once('ready', () => void subscribeAll().then(() => resolve())))
   const subscribing: Array<Promise<unknown>> = [subscribed]
+  /** A subscription made after the others: kept across reconnects with them, and waited for by `listening()`. */
+  const listenAlso = (listen: () => Promise<void>) => {
+    listening.push(listen)
+    if (subscriber.isReady) subscribing.push(subscribed.then(listen))
+  }
+  // Each replica's inbox and quota hear channels of their own: names unique in the cluster.
+  const uniqueName = () => `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
 
   // A dropped connection (a restart, a cut) is a fault at once; a paused Redis, at the heartbeat's bounded PING.
   for (const connection of [client, subscriber]) connection.on('error', fault)
@@ -67,7 +74,22 @@ export function createRedisCoordination(
 
   return {
     lock,
-    quota: createRedisQuota({ client: bounded('quota'), ratePerSecond: config.aifiMaxRps, aifiOrigin: deps.aifiOrigin, keyPrefix: `${prefix}quota:` }),
+    quota(quotaDeps) {
+      const quota = createRedisFairQuota(
+        {
+          client: bounded('quota'),
+          subscribe: (channel, onMessage) => subscriber.subscribe(channel, onMessage),
+          unsubscribe: (channel, onMessage) => subscriber.unsubscribe(channel, onMessage),
+          ratePerSecond: config.aifiMaxRps,
+          aifiOrigin: deps.aifiOrigin,
+          replicaId: uniqueName(),
+          keyPrefix: `${prefix}quota:`,
+        },
+        quotaDeps,
+      )
+      listenAlso(() => quota.listen())
+      return quota
+    },
     // A running marker outlives the request that set it, but not by much: a crashed replica frees its keys.
     idempotency: createRedisIdempotencyStore({
       client: bounded('idempotency'),
@@ -83,11 +105,10 @@ export function createRedisCoordination(
         retentionMs: config.requestDeadlineMs + 5_000,
         clock: deps.clock ?? systemClock,
         logger,
-        replicaId: deps.nameReplica?.() ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+        replicaId: deps.nameReplica?.() ?? uniqueName(),
         keyPrefix: `${prefix}inbox:`,
       })
-      listening.push(() => inbox.listen())
-      if (subscriber.isReady) subscribing.push(subscribed.then(() => inbox.listen()))
+      listenAlso(() => inbox.listen())
       return inbox
     },
     onFault: (listener) => void faultListeners.push(listener),
