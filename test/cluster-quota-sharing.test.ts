@@ -1,0 +1,182 @@
+import assert from 'node:assert/strict'
+import { createHash, randomUUID } from 'node:crypto'
+import { test, type TestContext } from 'node:test'
+import { systemClock } from '../src/deadline.ts'
+import type { ProxyError } from '../src/errors.ts'
+import { createRedisFairQuota } from '../src/quota/redis-quota.ts'
+import { startSimulator, type Simulator } from '../src/simulator/simulator.ts'
+import { patchSession, SESSIONS, startTestApp, until } from './helper.ts'
+import { connectSecondClient, connectTestRedis, createRedisCoordination, startReplicaProcess, type ServerProcess } from './cluster-helper.ts'
+
+// One schedule of AiFi's quota for the whole cluster, in Redis (docs/consistency.md#sharing-the-quota).
+
+const KEYS = 'checkout:checkout-key,backfill:backfill-key'
+
+/** The production schedule's key for an AiFi origin (src/quota/redis-quota.ts). */
+const scheduleKey = (origin: string, suffix: string) => `aifi-merge-proxy:quota:{${createHash('sha256').update(origin).digest('base64url')}}${suffix}`
+
+/** PATCHes a session over HTTP as `caller` until `going()` turns false; resolves with how many were answered 200. */
+async function patchWhile(port: number, caller: string, sessionId: string, going: () => boolean): Promise<number> {
+  let ok = 0
+  for (let n = 0; going(); n++) {
+    const response = await fetch(`http://127.0.0.1:${port}${SESSIONS}/${sessionId}`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${caller}-key`, 'content-type': 'application/json' },
+      body: JSON.stringify({ metadata: { n } }),
+    }).catch(() => undefined)
+    if (response?.status === 200) ok++
+    await response?.body?.cancel()
+  }
+  return ok
+}
+
+async function startReplicas(t: TestContext, simulator: Simulator, count: number, env: Record<string, string>): Promise<ServerProcess[]> {
+  return Promise.all(Array.from({ length: count }, () => startReplicaProcess(t, simulator, { PROXY_API_KEYS: KEYS, ...env })))
+}
+
+test('a waiter that gives up gives its place back in the cluster’s schedule too', async (t) => {
+  const redis = await connectTestRedis(t)
+  if (redis === undefined) return
+  const subscriber = await connectSecondClient(t, redis)
+  const quota = createRedisFairQuota(
+    {
+      client: redis,
+      subscribe: (channel, onMessage) => subscriber.subscribe(channel, onMessage),
+      unsubscribe: (channel, onMessage) => subscriber.unsubscribe(channel, onMessage),
+      ratePerSecond: 20,
+      aifiOrigin: 'http://aifi.test',
+      replicaId: 'replica-1',
+      keyPrefix: `test:${randomUUID()}:quota:`,
+      burst: 1,
+    },
+    { clock: systemClock, shareOf: () => 1, intervalMs: 50 },
+  )
+  t.after(() => quota.close())
+  await quota.listen()
+  const now = Date.now()
+  const granted: string[] = []
+  const ask = (label: string, flow: string, deadlineAt: number) =>
+    quota.reserve({ flow, tokens: 1, deadlineAt }).then(
+      () => void granted.push(label),
+      (error: ProxyError) => void granted.push(`${label}:${error.type}`),
+    )
+  // As in one process (test/quota-sharing.test.ts): a2's turn comes after its deadline, so it leaves and gives its
+  // place back, and a3 moves up beside b2 instead of after it.
+  const later = now + 5_000
+  const asks = [ask('a1', 'a', later), ask('a2', 'a', now + 120), ask('a3', 'a', later), ask('b1', 'b', later), ask('b2', 'b', later), ask('b3', 'b', later)]
+  await Promise.all(asks)
+  assert.deepEqual(granted.filter((label) => label.includes(':')), ['a2:E_QUOTA_EXHAUSTED'])
+  assert.deepEqual(
+    granted.filter((label) => !label.includes(':')),
+    ['a1', 'b1', 'a3', 'b2', 'b3'],
+  )
+})
+
+test('two callers flooding three replica processes at shares 3 and 1 get AiFi’s writes in that ratio', { timeout: 60_000 }, async (t) => {
+  const redis = await connectTestRedis(t)
+  if (redis === undefined) return
+  const simulator = await startSimulator({ port: 0 })
+  t.after(() => simulator.close())
+  const replicas = await startReplicas(t, simulator, 3, { CALLER_SHARES: 'checkout:3,backfill:1', AIFI_MAX_RPS: '100', REQUEST_DEADLINE_MS: '20000' })
+  const owner = new Map<string, string>()
+  let flooding = true
+  // Each caller's 15 workers patch sessions of their own: checkout's through the first replica, backfill's through
+  // the other two. A flow's share must not depend on how many replicas its requests reach.
+  const placement = { checkout: [replicas[0]!], backfill: [replicas[1]!, replicas[2]!] }
+  const workers = (['checkout', 'backfill'] as const).flatMap((caller) =>
+    Array.from({ length: 15 }, (_, i) => {
+      const id = simulator.createSession({}).sessionId!
+      owner.set(id, caller)
+      return patchWhile(placement[caller][i % placement[caller].length]!.port, caller, id, () => flooding)
+    }),
+  )
+  const writes = () => simulator.counters().patchBodies
+  // Counted once both flows have had time to build a backlog, so neither gets an idle flow's share.
+  const skipped = 60
+  const counted = 200
+  await until(() => writes().length >= skipped + counted)
+  flooding = false
+  const window = writes().slice(skipped, skipped + counted)
+  await Promise.all(workers)
+  const checkout = window.filter(({ sessionId }) => owner.get(sessionId) === 'checkout').length
+  const backfill = window.filter(({ sessionId }) => owner.get(sessionId) === 'backfill').length
+  const ratio = checkout / backfill
+  assert.ok(ratio >= 3 * 0.85 && ratio <= 3 * 1.15, `checkout got ${checkout} writes to backfill's ${backfill}`)
+})
+
+test('a replica killed while its requests wait holds no grant beyond its lease: they leave the schedule refused', { timeout: 60_000 }, async (t) => {
+  const redis = await connectTestRedis(t)
+  if (redis === undefined) return
+  const simulator = await startSimulator({ port: 0 })
+  t.after(() => simulator.close())
+  // Five cycles a second; the doomed replica's 30 cycles, with 30 s to run, would take six seconds alone.
+  const env = { AIFI_MAX_RPS: '10', REQUEST_DEADLINE_MS: '30000' }
+  const [doomed, survivor] = await startReplicas(t, simulator, 2, env)
+  const listener = await connectSecondClient(t, redis)
+  const doomedAnswers: string[] = []
+  const isDoomed = (id: string) => id.includes(`:${doomed!.serverPid}:`)
+  await listener.pSubscribe(scheduleKey(simulator.url, ':to:*'), (message) => {
+    const [kind, id] = message.split(' ')
+    if (isDoomed(id!)) doomedAnswers.push(kind!)
+  })
+  const waitingOfDoomed = async () => (await redis.zRange(scheduleKey(simulator.url, ':waiting'), 0, -1)).filter(isDoomed).length
+
+  for (let i = 0; i < 30; i++) {
+    const id = simulator.createSession({}).sessionId!
+    void fetch(`http://127.0.0.1:${doomed!.port}${SESSIONS}/${id}`, {
+      method: 'PATCH',
+      headers: { authorization: 'Bearer backfill-key', 'content-type': 'application/json' },
+      body: JSON.stringify({ metadata: { i } }),
+    }).catch(() => {})
+  }
+  await until(async () => (await waitingOfDoomed()) >= 20)
+  doomed!.kill('SIGKILL')
+  await doomed!.exited
+  const grantsBeforeKill = doomedAnswers.filter((kind) => kind === 'g').length
+
+  // The survivor's caller keeps the schedule busy until the dead replica's requests have left it.
+  let going = true
+  const sessions = Array.from({ length: 3 }, () => simulator.createSession({}).sessionId!)
+  const workers = sessions.map((id) => patchWhile(survivor!.port, 'checkout', id, () => going))
+  await until(async () => (await waitingOfDoomed()) === 0)
+  going = false
+  const served = (await Promise.all(workers)).reduce((sum, n) => sum + n, 0)
+
+  const grantsAfterKill = doomedAnswers.filter((kind) => kind === 'g').length - grantsBeforeKill
+  const refused = doomedAnswers.filter((kind) => kind === 'r').length
+  // Over a 2 s lease at five cycles a second, shared with the survivor: a few grants at most, then refusals.
+  assert.ok(grantsAfterKill <= 8, `${grantsAfterKill} grants went to the dead replica after it died`)
+  assert.ok(refused >= 10, `only ${refused} of the dead replica's requests left refused`)
+  assert.ok(served >= 1)
+})
+
+test('a flood over three replicas is refused at once with E_QUOTA_EXHAUSTED, and the rest is what the cluster’s quota serves in time', async (t) => {
+  const redis = await connectTestRedis(t)
+  if (redis === undefined) return
+  const deadlineMs = 1_000
+  const simulator = await startSimulator({ port: 0 })
+  t.after(() => simulator.close())
+  const coordination = await createRedisCoordination(t, redis, { maxRps: 20 })
+  const env = { AIFI_MAX_RPS: '20', REQUEST_DEADLINE_MS: String(deadlineMs) }
+  const replicas = await Promise.all([1, 2, 3].map(() => startTestApp(t, { simulator, coordination, env })))
+  await coordination.listening?.()
+  const sessions = Array.from({ length: 400 }, () => simulator.createSession({}).sessionId!)
+  const answers = await Promise.all(
+    sessions.map(async (id, i) => {
+      const sentAt = performance.now()
+      const response = await patchSession(replicas[i % 3]!.app, id, { metadata: { flood: true } })
+      return { response, ms: performance.now() - sentAt }
+    }),
+  )
+  const accepted = answers.filter(({ response }) => response.statusCode === 200)
+  const refused = answers.filter(({ response }) => response.statusCode !== 200)
+  for (const { response } of refused) {
+    assert.equal(response.statusCode, 503)
+    assert.equal(response.json().type, 'E_QUOTA_EXHAUSTED', 'a wait for the quota is never answered as anything else')
+    assert.ok(Number(response.headers['retry-after']) >= 1)
+  }
+  // One quota for the three: at 20 calls a second, a deadline of one second serves about ten cycles, plus the burst.
+  assert.ok(accepted.length >= 8 && accepted.length <= 14, `${accepted.length} accepted`)
+  assert.ok(refused.every(({ ms }) => ms < deadlineMs / 2), `slowest refusal ${Math.round(Math.max(...refused.map(({ ms }) => ms)))} ms`)
+  assert.equal(simulator.counters().rateLimited, 0)
+})
