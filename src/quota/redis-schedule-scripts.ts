@@ -150,6 +150,7 @@ for index = 1, #stored, 2 do
   if owner == replica then table.insert(answers, stored[index + 1]) end
   if owner == replica or (tonumber(redis.call('ZSCORE', replicasKey, owner)) or 0) < now then redis.call('HDEL', answersKey, id) end
 end
+redis.call('ZREMRANGEBYSCORE', replicasKey, '-inf', '(' .. now)
 return answers`
 
 /** A waiter gave up: it leaves, and its flow's later requests move up by its cost. ARGV[6]: id. Returns 1, or 0 when it no longer waited. */
