@@ -13,6 +13,10 @@ export const SCHEDULE_LEASE_MS = 2_000
 
 export type QuotaRedisClient = Pick<RedisClientType, 'eval'>
 
+// What ENQUEUE answers first (redis-schedule-scripts.ts).
+const REFUSED = 0
+const GRANTED = 2
+
 interface LocalWaiter {
   flow: string
   enqueuedAt: number
@@ -133,7 +137,8 @@ export function createRedisFairQuota(options: RedisQuotaOptions, deps: FairQuota
   return {
     async reserve(request: QuotaRequest): Promise<number> {
       const id = `${replicaId}#${++requests}`
-      const maxWaitMs = Math.max(0, latestStart(request, intervalMs) - clock.now())
+      const latestStartAt = latestStart(request, intervalMs)
+      const maxWaitMs = Math.max(0, latestStartAt - clock.now())
       // Registered before Redis hears of it: a grant may arrive before the enqueue's own answer.
       const answer = new Promise<number>((resolve, reject) => {
         // A request still waiting when its calls could no longer run in time gives its place back.
@@ -151,8 +156,15 @@ export function createRedisFairQuota(options: RedisQuotaOptions, deps: FairQuota
         settle(id, { error })
         return answer
       }
-      if (enqueued[0] === 0) settle(id, { error: exhausted(request.flow, enqueued[1]) })
-      else void pump()
+      const [outcome, ms] = enqueued
+      if (outcome === GRANTED) settle(id, { waitedMs: 0 })
+      else if (outcome === REFUSED) settle(id, { error: exhausted(request.flow, ms) })
+      else if (clock.now() + ms > latestStartAt) {
+        // Redis heard of the request later than it was sent, and counted its wait from then: by this process's
+        // clock, the turn it expects comes too late.
+        settle(id, { error: exhausted(request.flow, ms) })
+        void run(CANCEL, [id]).catch(() => {})
+      } else void pump()
       return answer
     },
     charge(paidBy, tokens, patchesByFlow) {

@@ -67,8 +67,9 @@ end`
 
 /**
  * Queues a request in fair order, or refuses it when its turn, after the live requests ahead of it, would come
- * after its latest start. ARGV[6..10]: id, flow, weight, tokens, most ms it may wait. Returns {1, expected wait ms}
- * or {0, retry-after ms from its flow's backlog}.
+ * after its latest start. A request with nothing live ahead of it and its slot free now is granted at once.
+ * ARGV[6..10]: id, flow, weight, tokens, most ms it may wait. Returns {1, expected wait ms} when queued, {2, 0}
+ * when granted, or {0, retry-after ms from its flow's backlog} when refused.
  */
 export const ENQUEUE = `${PRELUDE}
 local id, flow, weight, tokens, maxWait = ARGV[6], ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
@@ -88,12 +89,18 @@ if wait > maxWait then
   for _, each in pairs(weights) do totalWeight = totalWeight + each end
   return {0, math.ceil(backlog * interval * totalWeight / weight)}
 end
-save(id, { flow = flow, weight = weight, tokens = tokens, start = start, finish = start + tokens / weight,
-  latestStart = now + maxWait, replica = replica })
 redis.call('HSET', finishKey, flow, num(start + tokens / weight))
 for _, key in ipairs({ waitingKey, requestsKey, finishKey, virtualTimeKey, replicasKey, answersKey }) do
   redis.call('PEXPIRE', key, ${RETENTION_MS})
 end
+if ahead == 0 and wait == 0 then
+  local nextArrival = math.max(arrival, pausedUntil) + tokens * interval
+  redis.call('SET', arrivalKey, num(nextArrival), 'PX', math.ceil(nextArrival - now) + 1000)
+  redis.call('SET', virtualTimeKey, num(math.max(virtualTime, start)), 'PX', ${RETENTION_MS})
+  return {2, 0}
+end
+save(id, { flow = flow, weight = weight, tokens = tokens, start = start, finish = start + tokens / weight,
+  latestStart = now + maxWait, replica = replica })
 return {1, math.ceil(wait)}`
 
 /**
