@@ -180,3 +180,26 @@ test('a flood over three replicas is refused at once with E_QUOTA_EXHAUSTED, and
   assert.ok(refused.every(({ ms }) => ms < deadlineMs / 2), `slowest refusal ${Math.round(Math.max(...refused.map(({ ms }) => ms)))} ms`)
   assert.equal(simulator.counters().rateLimited, 0)
 })
+
+test('a patch whose wait for the quota outlasts LOCK_WAIT_MS is still taken and written once its grant comes', async (t) => {
+  const redis = await connectTestRedis(t)
+  if (redis === undefined) return
+  const simulator = await startSimulator({ port: 0 })
+  t.after(() => simulator.close())
+  // Four calls a second: the burst serves the first two cycles at once, the last two wait 0.5 s and 1 s for theirs,
+  // well past their turn's 200 ms, though the session's turn was theirs all along.
+  const coordination = await createRedisCoordination(t, redis, { maxRps: 4 })
+  const env = { AIFI_MAX_RPS: '4', LOCK_WAIT_MS: '200', REQUEST_DEADLINE_MS: '5000' }
+  const { app } = await startTestApp(t, { simulator, coordination, env })
+  await coordination.listening?.()
+  const sessions = Array.from({ length: 4 }, () => simulator.createSession({}).sessionId!)
+
+  const answers = await Promise.all(sessions.map((id, i) => patchSession(app, id, { metadata: { i } })))
+  assert.deepEqual(
+    answers.map((answer) => answer.statusCode),
+    [200, 200, 200, 200],
+  )
+  sessions.forEach((id, i) => assert.equal((simulator.getSession(id)!.metadata as { i?: number }).i, i))
+  // Each cycle was granted once and ran: no slot went to a batch that found its patch gone.
+  assert.equal(simulator.counters().log.length, 8)
+})

@@ -76,8 +76,10 @@ return 1`
  * The lock holder's batch. KEYS[1] queue, KEYS[2] taken batch, KEYS[3] ids written, KEYS[4] the session's lock;
  * ARGV[1] the holder's token, ARGV[2] batch size, ARGV[3] how long keys live, ARGV[4] the state keys' prefix.
  * A batch a previous holder took and never settled comes first, then the queue in arrival order. Entries whose
- * request deadline has passed are dropped; queued ones whose turn has passed are withdrawn, never taken: their
- * callers have had their answer. Returns {now, entries, ids that may have been written}, or {-1} without the lock.
+ * request deadline has passed are dropped (withdrawn), never taken. One whose turn has passed is taken all the
+ * same: a caller is told its turn ran out only after its own withdraw took the patch out of the queue, so a patch
+ * still queued waited for the quota, under a held turn, not for the turn. Returns {now, entries, ids that may have
+ * been written}, or {-1} without the lock.
  */
 export const TAKE = `if redis.call('GET', KEYS[4]) ~= ARGV[1] then return {-1} end
 ${REDIS_NOW_MS}
@@ -90,9 +92,9 @@ local size = tonumber(ARGV[2])
 while #batch < size do
   local entry = redis.call('LPOP', KEYS[1])
   if not entry then break end
-  local turnAt, deadlineAt = string.match(entry, '^%d+ (%d+) (%d+) ')
+  local deadlineAt = string.match(entry, '^%d+ %d+ (%d+) ')
   local state = ARGV[4] .. string.match(entry, ${ENTRY_ID})
-  if tonumber(turnAt) > now and tonumber(deadlineAt) > now then
+  if tonumber(deadlineAt) > now then
     table.insert(batch, entry)
     redis.call('SET', state, 'taken', 'PX', ARGV[3])
   else
