@@ -28,6 +28,8 @@ export const REPLICA_HOT_PATCHES = 201
  */
 const HOT_TRIALS = 3
 
+export type HotComparison = ReplicasResult['hot']
+
 export interface QuotaRun {
   replicas: number
   /** 200 answers within the window. */
@@ -73,13 +75,7 @@ export async function measureReplicas(startProxy: StartProxy, authorization: str
   try {
     const one = await startReplicas(1, 1)
     const three = await startReplicas(REPLICAS, 2)
-    // One burst each first, unmeasured: the first requests a process serves run its code cold.
-    for (const replicas of [one, three]) await runHotSession(clientOf(replicas), sim, REPLICAS * 10)
-    const runs = { one: [] as HotRun[], three: [] as HotRun[] }
-    for (let trial = 0; trial < HOT_TRIALS; trial++) {
-      runs.one.push(await runHotSession(clientOf(one), sim, REPLICA_HOT_PATCHES))
-      runs.three.push(await runHotSession(clientOf(three), sim, REPLICA_HOT_PATCHES))
-    }
+    const hot = await compareHot(clientOf(one), clientOf(three), sim, HOT_TRIALS)
     const quotaOne = await measureQuota(clientOf(one), sim)
     // Stopped before the three run theirs, so its abandoned patches cannot reach the simulator during it.
     await stopAbandoned(one)
@@ -92,13 +88,49 @@ export async function measureReplicas(startProxy: StartProxy, authorization: str
       replicas: REPLICAS,
       latencyMs: REPLICA_LATENCY_MS,
       quota: { aifiRps: AIFI_RPS, sessions: QUOTA_SESSIONS, callersPerSession: CALLERS_PER_SESSION, windowMs: QUOTA_WINDOW_MS, one: quotaOne, three: quotaThree },
-      hot: { patches: REPLICA_HOT_PATCHES, latencyMs: HOT_LATENCY_MS, one: medianRun(runs.one), three: medianRun(runs.three), runs },
+      hot,
       failover,
     }
   } finally {
     await stopAbandoned(started)
     await stop(redis.child)
   }
+}
+
+/**
+ * `npm run bench -- --only replicas-hot`: the hot session alone, on one replica and on three (each on a Redis
+ * database of its own), `trials` times each, alternating.
+ */
+export async function measureReplicasHot(startProxy: StartProxy, authorization: string, sim: SimControl, trials: number): Promise<HotComparison> {
+  const redis = await startRedisServer()
+  const started: ProxyProcess[] = []
+  const startReplicas = async (count: number, database: number) => {
+    const env = { REDIS_URL: `${redis.url}/${database}`, LOCK_TTL_MS: String(LOCK_TTL_MS) }
+    const replicas = await Promise.all(Array.from({ length: count }, () => startProxy(env)))
+    started.push(...replicas)
+    return replicas.map((replica) => replica.url)
+  }
+  const clientOf = (origins: string[]): Client => ({ mode: 'proxy', origin: origins[0]!, origins, authorization })
+  try {
+    return await compareHot(clientOf(await startReplicas(1, 1)), clientOf(await startReplicas(REPLICAS, 2)), sim, trials)
+  } finally {
+    await Promise.all(started.map((replica) => stop(replica.child)))
+    await stop(redis.child)
+  }
+}
+
+/** The hot session on one replica and on three, alternating, after one unmeasured burst each. */
+async function compareHot(one: Client, three: Client, sim: SimControl, trials: number): Promise<HotComparison> {
+  // One burst each first, unmeasured: the first requests a process serves run its code cold.
+  for (const client of [one, three]) await runHotSession(client, sim, REPLICAS * 10)
+  const runs = { one: [] as HotRun[], three: [] as HotRun[] }
+  for (let trial = 0; trial < trials; trial++) {
+    runs.one.push(await runHotSession(one, sim, REPLICA_HOT_PATCHES))
+    runs.three.push(await runHotSession(three, sim, REPLICA_HOT_PATCHES))
+    const requests = (run: HotRun) => `${run.upstreamRequests} requests (${run.upstreamWrites} cycles)`
+    console.error(`bench: hot run ${trial + 1} of ${trials}: 1 replica ${requests(runs.one.at(-1)!)}, ${REPLICAS} replicas ${requests(runs.three.at(-1)!)}`)
+  }
+  return { patches: REPLICA_HOT_PATCHES, latencyMs: HOT_LATENCY_MS, one: medianRun(runs.one), three: medianRun(runs.three), runs }
 }
 
 /** The median wall time and upstream requests of a side's runs, and the worst of everything that must be zero. */

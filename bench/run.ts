@@ -10,19 +10,22 @@ import { HOT_LATENCY_MS, HOT_PATCHES, measureSingleMerge, runHotSession, type Cl
 import { measureOverhead } from './overhead.ts'
 import { measureNoisyNeighbour } from './noisy-neighbour.ts'
 import { measureRateLimit } from './rate-limit.ts'
-import { measureReplicas } from './replicas.ts'
+import { measureReplicas, measureReplicasHot, REPLICAS } from './replicas.ts'
 import { noisyTargets, renderNoisy } from './report-noisy.ts'
+import { hotTarget, renderHot } from './report-replicas.ts'
 import { describeRun, evaluateTargets, renderMarkdown, renderTargets, type BenchResults, type Machine } from './report.ts'
 import { createSimControl } from './sim-control.ts'
 import { measureTracingCost } from './tracing-cost.ts'
 
 // `npm run bench`: every scenario in one run of about three and a half minutes, on 127.0.0.1 only. Prints the
 // results as Markdown and writes bench/results.json. A hard limit ends everything if anything hangs.
-// `npm run bench -- --only noisy-neighbour` runs that scenario alone (about a minute).
+// `npm run bench -- --only noisy-neighbour` runs that scenario alone (about a minute); `--only replicas-hot` runs
+// scenario 6's hot session alone, on one replica and on three, `--trials` times each (5 unless said, ~5 s a trial).
 
 const HARD_LIMIT_MS = 360_000
 /** The scenarios that `--only` can run on their own. */
-const SELECTABLE = ['noisy-neighbour'] as const
+const SELECTABLE = ['noisy-neighbour', 'replicas-hot'] as const
+const HOT_ONLY_TRIALS = 5
 /** "Unlimited" for scenario 1, so the comparison with naive clients measures the proxy, not its limiter. */
 const UNLIMITED_RPS = 1_000_000
 const RESULTS_FILE = new URL('results.json', import.meta.url)
@@ -38,13 +41,15 @@ async function shutDown(exitCode: number): Promise<void> {
   process.exit(exitCode)
 }
 
-/** The scenario named by `--only`, if any; an unknown name stops the run before anything starts. */
-function selectedScenario(): (typeof SELECTABLE)[number] | undefined {
-  const { only } = parseArgs({ options: { only: { type: 'string' } } }).values
-  if (only === undefined) return undefined
+/** The scenario named by `--only`, if any, and `--trials`; an unknown name stops the run before anything starts. */
+function selectedScenario(): { only: (typeof SELECTABLE)[number] | undefined; trials: number } {
+  const { only, trials } = parseArgs({ options: { only: { type: 'string' }, trials: { type: 'string' } } }).values
+  const count = Number(trials ?? HOT_ONLY_TRIALS)
+  if (!Number.isInteger(count) || count < 1) throw new Error('--trials takes a whole number of at least 1')
+  if (only === undefined) return { only, trials: count }
   const known = SELECTABLE.find((name) => name === only)
   if (known === undefined) throw new Error(`--only takes one of: ${SELECTABLE.join(', ')}`)
-  return known
+  return { only: known, trials: count }
 }
 
 function describeMachine(loadBefore: number): Machine {
@@ -60,7 +65,7 @@ function describeMachine(loadBefore: number): Machine {
 }
 
 async function main(): Promise<void> {
-  const only = selectedScenario()
+  const { only, trials } = selectedScenario()
   const startedAt = new Date()
   const loadBefore = loadavg()[0]!
   console.error('bench: compiling src/ ...')
@@ -93,6 +98,15 @@ async function main(): Promise<void> {
     const targets = noisyTargets(noisyNeighbour)
     writeFileSync(RESULTS_FILE, `${JSON.stringify({ ...run, only, noisyNeighbour, targets }, null, 2)}\n`)
     process.stdout.write(`${[describeRun(run), '', ...renderNoisy(noisyNeighbour), ...renderTargets(targets)].join('\n')}\n`)
+    console.error('bench: wrote bench/results.json (this scenario only)')
+    return
+  }
+  if (only === 'replicas-hot') {
+    const hot = await measureReplicasHot(startProxy, `Bearer ${callerKey}`, sim, trials)
+    const run = { startedAt: startedAt.toISOString(), durationS: (Date.now() - startedAt.getTime()) / 1000, machine: describeMachine(loadBefore) }
+    const targets = [hotTarget(hot)]
+    writeFileSync(RESULTS_FILE, `${JSON.stringify({ ...run, only, hot, targets }, null, 2)}\n`)
+    process.stdout.write(`${[describeRun(run), '', ...renderHot(REPLICAS, hot), ...renderTargets(targets)].join('\n')}\n`)
     console.error('bench: wrote bench/results.json (this scenario only)')
     return
   }
