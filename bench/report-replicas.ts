@@ -102,8 +102,8 @@ export function renderHot(replicas: number, hot: HotComparison): string[] {
     row(`ratio ${replicas} / 1`, ratio((run) => run.wallMs), ratio((run) => run.upstreamRequests), ratio((run) => run.upstreamWrites), '', '', ''),
     '',
     `Every run, alternating: ${hot.runs.one.map((run, i) => `1 replica ${run.upstreamRequests} requests in ${ms(run.wallMs)} ms, ` +
-      `${replicas} replicas ${hot.runs.three[i]!.upstreamRequests} in ${ms(hot.runs.three[i]!.wallMs)} ms`).join('; ')}. A burst costs one ` +
-      'cycle more when its very first batch catches fewer of the 201 patches, whichever side it happens on.',
+      `${replicas} replicas ${hot.runs.three[i]!.upstreamRequests} in ${ms(hot.runs.three[i]!.wallMs)} ms`).join('; ')}. The burst is one ` +
+      'more than a multiple of MAX_BATCH, so however many patches its first batch catches, the rest take as many cycles.',
     '',
   ]
 }
