@@ -5,7 +5,7 @@ import { systemClock } from '../src/deadline.ts'
 import type { ProxyError } from '../src/errors.ts'
 import { createRedisFairQuota } from '../src/quota/redis-quota.ts'
 import { startSimulator, type Simulator } from '../src/simulator/simulator.ts'
-import { patchSession, SESSIONS, startTestApp, until } from './helper.ts'
+import { patchSession, SESSIONS, startTestApp, until, upstreamCalls } from './helper.ts'
 import { connectSecondClient, connectTestRedis, createRedisCoordination, startReplicaProcess, type ServerProcess } from './cluster-helper.ts'
 
 // One schedule of AiFi's quota for the whole cluster, in Redis (docs/consistency.md#sharing-the-quota).
@@ -202,4 +202,47 @@ test('a patch whose wait for the quota outlasts LOCK_WAIT_MS is still taken and 
   sessions.forEach((id, i) => assert.equal((simulator.getSession(id)!.metadata as { i?: number }).i, i))
   // Each cycle was granted once and ran: no slot went to a batch that found its patch gone.
   assert.equal(simulator.counters().log.length, 8)
+})
+
+test('a replica whose patch another replica’s batch carried asks the quota for nothing once that holder is done', async (t) => {
+  const redis = await connectTestRedis(t)
+  if (redis === undefined) return
+  const simulator = await startSimulator({ port: 0 })
+  t.after(() => simulator.close())
+  const coordination = await createRedisCoordination(t, redis, { maxRps: 4 })
+  const env = { AIFI_MAX_RPS: '4', REQUEST_DEADLINE_MS: '5000' }
+  const id = simulator.createSession({}).sessionId!
+  // The other replica's lock tells the test when it hands the session's turn back.
+  const { lock } = coordination
+  let otherDone!: () => void
+  const otherReleased = new Promise<void>((resolve) => (otherDone = resolve))
+  const otherLock = {
+    ...lock,
+    acquire: async (sessionId: string, maxWaitMs: number) => {
+      const lease = await lock.acquire(sessionId, maxWaitMs)
+      return lease === undefined || sessionId !== id ? lease : { ...lease, release: () => lease.release().finally(otherDone) }
+    },
+  }
+  const holder = await startTestApp(t, { simulator, coordination, env })
+  const other = await startTestApp(t, { simulator, coordination, env, lock: otherLock })
+  await coordination.listening?.()
+  const flowMetric = async (name: string) => {
+    const texts = await Promise.all([holder, other].map(async ({ app }) => (await app.inject('/metrics')).body))
+    return texts.reduce((sum, text) => sum + Number(new RegExp(`^aifi_proxy_${name}\\{flow="tester"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0), 0)
+  }
+  // Two cycles spend the burst, so the holder's next cycle waits for its slot with the session's lock held.
+  const warm = simulator.createSession({}).sessionId!
+  for (const n of [1, 2]) assert.equal((await patchSession(holder.app, warm, { metadata: { n } })).statusCode, 200)
+
+  const first = patchSession(holder.app, id, { metadata: { first: true } })
+  await until(async () => (await redis.exists(coordination.lockKey(id))) === 1)
+  const second = patchSession(other.app, id, { metadata: { second: true } })
+  await until(async () => (await redis.lLen(coordination.queueKey(id))) === 2)
+  assert.deepEqual([(await first).statusCode, (await second).statusCode], [200, 200])
+  assert.equal(upstreamCalls(simulator, 'PATCH'), 3, 'one write carried both patches')
+
+  // The other replica's turn came after the write that answered it: it hands the turn back without a slot.
+  await otherReleased
+  assert.equal(await flowMetric('flow_grants_total'), 3)
+  assert.equal(await flowMetric('flow_waiting'), 0)
 })

@@ -84,6 +84,9 @@ export function createDrainer<Lease extends LockLease>(deps: DrainerDeps<Lease>)
 
   /** Quota, take, cycle, settle under a held lease; true when there was nothing to run. */
   async function serveUnderLease(sessionId: string, head: Waiter, lease: Lease): Promise<boolean> {
+    // The holder before this one carried the head in its batch, and its settlement came while this process waited
+    // for the turn: a slot of the quota asked for now would go to a batch with nothing of this process's in it.
+    if (waiting.get(head.record.id) !== head) return false
     const { record } = head
     const turnWaitMs = clock.now() - record.receivedAt
     let quotaWaitMs: number

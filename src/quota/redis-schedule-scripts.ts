@@ -1,15 +1,13 @@
-// The cluster's schedule of AiFi calls in Redis (docs/consistency.md#sharing-the-quota): the same start-time fair
-// queuing as fair-quota.ts, with the GCRA arithmetic of gcra.ts, on Redis's clock. Every script runs atomically,
-// so replicas that call at once still see one queue and one quota.
+// The cluster's schedule of AiFi calls (docs/consistency.md#sharing-the-quota): fair-quota.ts's start-time fair
+// queuing and gcra.ts's arithmetic in Lua, on Redis's clock, each script atomic: one queue and one quota for all.
 
 /** Lua, shared with the inbox's scripts: milliseconds on Redis's own clock, the one every replica shares, as `now`. */
 export const REDIS_NOW_MS = `local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)`
 
 /**
- * The keys of one AiFi origin's schedule, all under the origin's hash tag: the GCRA arrival time, the pause, the
- * waiting requests (a sorted set by start tag, and a hash of their records), each flow's finish tag, the virtual
- * time, and each replica's lease (a sorted set by the Redis time it ends).
+ * One AiFi origin's schedule, under the origin's hash tag: the GCRA arrival time, the pause, the waiting requests
+ * (sorted by start tag, and their records), flows' finish tags, the virtual time, replicas' leases, the answers.
  */
 export const scheduleKeys = (base: string) =>
   ['', ':paused', ':waiting', ':requests', ':finish', ':virtual-time', ':replicas', ':answers'].map((suffix) => base + suffix)
@@ -21,13 +19,12 @@ export const scheduleKeys = (base: string) =>
  */
 export const scheduleChannel = (base: string, replica: string) => `${base}:to:${replica}`
 
-// Waiting requests and flows' tags outlive a quiet hour at most.
-const RETENTION_MS = 3_600_000
+const RETENTION_MS = 3_600_000 // a schedule outlives a quiet hour at most
 
 /**
- * What every script shares. ARGV[1..5]: the channel prefix, the call interval ms, the burst tolerance ms, the lease
- * ms and the replica that calls, whose lease this call renews. A request record holds its flow, weight, tokens,
- * start and finish tags, latest start (Redis time) and replica.
+ * Every script's start. ARGV[1..5]: channel prefix, call interval ms, burst tolerance ms, lease ms, and the calling
+ * replica, whose lease this renews. A request's record: flow, weight, tokens, start and finish tags, latest start
+ * (Redis time), replica.
  */
 const PRELUDE = `${REDIS_NOW_MS}
 local arrivalKey, pausedKey, waitingKey, requestsKey, finishKey, virtualTimeKey, replicasKey, answersKey = unpack(KEYS)
@@ -46,10 +43,7 @@ local function save(id, request)
   redis.call('HSET', requestsKey, id, cjson.encode(request))
   redis.call('ZADD', waitingKey, num(request.start), id)
 end
-local function forget(id)
-  redis.call('ZREM', waitingKey, id)
-  redis.call('HDEL', requestsKey, id)
-end
+local function forget(id) redis.call('ZREM', waitingKey, id); redis.call('HDEL', requestsKey, id) end
 -- A request is worth a slot while its replica holds its lease and its latest start has not passed.
 local function isLive(request)
   local leaseEnds = tonumber(redis.call('ZSCORE', replicasKey, request.replica))
@@ -160,7 +154,7 @@ end
 redis.call('ZREMRANGEBYSCORE', replicasKey, '-inf', '(' .. now)
 return answers`
 
-/** A waiter gave up: it leaves, and its flow's later requests move up by its cost. ARGV[6]: id. Returns 1, or 0 when it no longer waited. */
+/** A waiter gave up: it leaves, its flow's later requests moving up by its cost. ARGV[6]: id. 0 if it no longer waited. */
 export const CANCEL = `${PRELUDE}
 local id = ARGV[6]
 local request = requestOf(id)
