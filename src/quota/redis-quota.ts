@@ -137,8 +137,9 @@ export function createRedisFairQuota(options: RedisQuotaOptions, deps: FairQuota
   return {
     async reserve(request: QuotaRequest): Promise<number> {
       const id = `${replicaId}#${++requests}`
+      const enqueuedAt = clock.now()
       const latestStartAt = latestStart(request, intervalMs)
-      const maxWaitMs = Math.max(0, latestStartAt - clock.now())
+      const maxWaitMs = Math.max(0, latestStartAt - enqueuedAt)
       // Registered before Redis hears of it: a grant may arrive before the enqueue's own answer.
       const answer = new Promise<number>((resolve, reject) => {
         // A request still waiting when its calls could no longer run in time gives its place back.
@@ -146,7 +147,7 @@ export function createRedisFairQuota(options: RedisQuotaOptions, deps: FairQuota
           settle(id, { error: exhausted(request.flow, intervalMs * request.tokens) })
           void run(CANCEL, [id]).catch(() => {})
         }, maxWaitMs)
-        waiters.set(id, { flow: request.flow, enqueuedAt: clock.now(), timer, resolve, reject })
+        waiters.set(id, { flow: request.flow, enqueuedAt, timer, resolve, reject })
       })
       observe?.waiting(request.flow, 1)
       let enqueued: [number, number]
@@ -157,7 +158,7 @@ export function createRedisFairQuota(options: RedisQuotaOptions, deps: FairQuota
         return answer
       }
       const [outcome, ms] = enqueued
-      if (outcome === GRANTED) settle(id, { waitedMs: 0 })
+      if (outcome === GRANTED) settle(id, { waitedMs: clock.now() - enqueuedAt })
       else if (outcome === REFUSED) settle(id, { error: exhausted(request.flow, ms) })
       else if (clock.now() + ms > latestStartAt) {
         // Redis heard of the request later than it was sent, and counted its wait from then: by this process's
