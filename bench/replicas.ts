@@ -59,22 +59,33 @@ export interface ReplicasResult {
   failover: FailoverResult
 }
 
+/** Replicas on the run's Redis, each sub-run on a database of its own; every one started is remembered, to stop. */
+function replicaStarter(startProxy: StartProxy, redisUrl: string) {
+  const started: ProxyProcess[] = []
+  return {
+    started,
+    // A Redis database per sub-run, so no lock, quota or Idempotency-Key answer of one carries over to the next.
+    async start(count: number, database: number): Promise<ProxyProcess[]> {
+      const env = { REDIS_URL: `${redisUrl}/${database}`, LOCK_TTL_MS: String(LOCK_TTL_MS) }
+      const replicas = await Promise.all(Array.from({ length: count }, () => startProxy(env)))
+      started.push(...replicas)
+      return replicas
+    },
+  }
+}
+
+/** A client that sends round robin over the replicas, as a balancer would. */
+const roundRobin = (replicas: ProxyProcess[], authorization: string): Client => ({
+  mode: 'proxy',
+  origin: replicas[0]!.url,
+  origins: replicas.map((replica) => replica.url),
+  authorization,
+})
+
 export async function measureReplicas(startProxy: StartProxy, authorization: string, sim: SimControl): Promise<ReplicasResult> {
   const redis = await startRedisServer()
-  const started: ProxyProcess[] = []
-  // A Redis database per sub-run, so no lock, quota or Idempotency-Key answer of one carries over to the next.
-  const startReplicas = async (count: number, database: number) => {
-    const env = { REDIS_URL: `${redis.url}/${database}`, LOCK_TTL_MS: String(LOCK_TTL_MS) }
-    const replicas = await Promise.all(Array.from({ length: count }, () => startProxy(env)))
-    started.push(...replicas)
-    return replicas
-  }
-  const clientOf = (replicas: ProxyProcess[]): Client => ({
-    mode: 'proxy',
-    origin: replicas[0]!.url,
-    origins: replicas.map((replica) => replica.url),
-    authorization,
-  })
+  const { started, start: startReplicas } = replicaStarter(startProxy, redis.url)
+  const clientOf = (replicas: ProxyProcess[]) => roundRobin(replicas, authorization)
   try {
     const one = await startReplicas(1, 1)
     const three = await startReplicas(REPLICAS, 2)
@@ -106,16 +117,10 @@ export async function measureReplicas(startProxy: StartProxy, authorization: str
  */
 export async function measureReplicasHot(startProxy: StartProxy, authorization: string, sim: SimControl, trials: number): Promise<HotComparison> {
   const redis = await startRedisServer()
-  const started: ProxyProcess[] = []
-  const startReplicas = async (count: number, database: number) => {
-    const env = { REDIS_URL: `${redis.url}/${database}`, LOCK_TTL_MS: String(LOCK_TTL_MS) }
-    const replicas = await Promise.all(Array.from({ length: count }, () => startProxy(env)))
-    started.push(...replicas)
-    return replicas.map((replica) => replica.url)
-  }
-  const clientOf = (origins: string[]): Client => ({ mode: 'proxy', origin: origins[0]!, origins, authorization })
+  const { started, start: startReplicas } = replicaStarter(startProxy, redis.url)
   try {
-    return await compareHot(clientOf(await startReplicas(1, 1)), clientOf(await startReplicas(REPLICAS, 2)), sim, trials)
+    const [one, three] = [await startReplicas(1, 1), await startReplicas(REPLICAS, 2)]
+    return await compareHot(roundRobin(one, authorization), roundRobin(three, authorization), sim, trials)
   } finally {
     await Promise.all(started.map((replica) => stop(replica.child)))
     await stop(redis.child)

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { FastifyInstance } from 'fastify'
 import { systemClock } from '../src/deadline.ts'
-import type { ProxyError } from '../src/errors.ts'
 import { createFairQuota } from '../src/quota/fair-quota.ts'
 import { createMemoryQuota } from '../src/quota/memory-quota.ts'
+import { assertFloodRefusedAtOnce, assertWaiterGivesPlaceBack } from './quota-checks.ts'
 import { configRefusal, patchSession, startTestApp, until } from './helper.ts'
 
 // AiFi's one quota shared by callers in weighted fair order (docs/consistency.md#sharing-the-quota).
@@ -54,47 +54,12 @@ test('two callers flooding at once at shares 1 and 3 get their turns in that rat
 test('a flood of patches is refused at once with E_QUOTA_EXHAUSTED, and the rest is what the quota serves in time', async (t) => {
   const deadlineMs = 1_000
   const { app, simulator } = await startTestApp(t, { env: { AIFI_MAX_RPS: '20', REQUEST_DEADLINE_MS: String(deadlineMs) } })
-  const sessions = Array.from({ length: 400 }, () => simulator.createSession({}).sessionId!)
-  const answers = await Promise.all(
-    sessions.map(async (id) => {
-      const sentAt = performance.now()
-      const response = await patchSession(app, id, { metadata: { flood: true } })
-      return { response, ms: performance.now() - sentAt }
-    }),
-  )
-  const accepted = answers.filter(({ response }) => response.statusCode === 200)
-  const refused = answers.filter(({ response }) => response.statusCode !== 200)
-  for (const { response } of refused) {
-    assert.equal(response.statusCode, 503)
-    assert.equal(response.json().type, 'E_QUOTA_EXHAUSTED', 'a wait for the quota is never answered as anything else')
-    assert.ok(Number(response.headers['retry-after']) >= 1)
-  }
-  // At 20 calls a second, a deadline of one second serves about ten cycles of two calls, plus the burst.
-  assert.ok(accepted.length >= 8 && accepted.length <= 14, `${accepted.length} accepted`)
-  // Refused up front, not after waiting for a deadline.
-  assert.ok(refused.every(({ ms }) => ms < deadlineMs / 2), `slowest refusal ${Math.round(Math.max(...refused.map(({ ms }) => ms)))} ms`)
-  assert.ok((await flowMetric(app, 'flow_refusals_total', 'tester')) >= refused.length)
+  const refused = await assertFloodRefusedAtOnce([app], simulator, deadlineMs)
+  assert.ok((await flowMetric(app, 'flow_refusals_total', 'tester')) >= refused)
 })
 
 test('a waiter that gives up gives its place back: the next turn is its flow’s next request, not a slot left empty', async () => {
-  const quota = createFairQuota(createMemoryQuota(20, { burst: 1 }), { clock: systemClock, shareOf: () => 1, intervalMs: 50 })
-  const now = Date.now()
-  const granted: string[] = []
-  const ask = (label: string, flow: string, deadlineAt: number) =>
-    quota.reserve({ flow, tokens: 1, deadlineAt }).then(
-      () => void granted.push(label),
-      (error: ProxyError) => void granted.push(`${label}:${error.type}`),
-    )
-  // a1 takes the burst. a2's turn cannot come before its deadline, so it leaves at once and gives its place back:
-  // a3 moves up beside b2 (and, tied, goes first), instead of after it as if a2 had been served.
-  const later = now + 5_000
-  const asks = [ask('a1', 'a', later), ask('a2', 'a', now + 120), ask('a3', 'a', later), ask('b1', 'b', later), ask('b2', 'b', later), ask('b3', 'b', later)]
-  await Promise.all(asks)
-  assert.deepEqual(granted.filter((label) => label.includes(':')), ['a2:E_QUOTA_EXHAUSTED'])
-  assert.deepEqual(
-    granted.filter((label) => !label.includes(':')),
-    ['a1', 'b1', 'a3', 'b2', 'b3'],
-  )
+  await assertWaiterGivesPlaceBack(createFairQuota(createMemoryQuota(20, { burst: 1 }), { clock: systemClock, shareOf: () => 1, intervalMs: 50 }))
 })
 
 test('forward mode: made-up tokens share one flow, so a caller AiFi accepts is served beside their flood', async (t) => {
