@@ -12,6 +12,7 @@ import { measureNoisyNeighbour } from './noisy-neighbour.ts'
 import { measureRateLimit } from './rate-limit.ts'
 import { measureReplicas, measureReplicasHot, REPLICAS } from './replicas.ts'
 import { noisyTargets, renderNoisy } from './report-noisy.ts'
+import type { Target } from './report-format.ts'
 import { hotTarget, renderHot } from './report-replicas.ts'
 import { describeRun, evaluateTargets, renderMarkdown, renderTargets, type BenchResults, type Machine } from './report.ts'
 import { createSimControl } from './sim-control.ts'
@@ -64,6 +65,14 @@ function describeMachine(loadBefore: number): Machine {
   }
 }
 
+/** `--only`: this scenario's figures alone in bench/results.json, and printed with its targets. */
+function reportOnly(only: string, startedAt: Date, loadBefore: number, figures: Record<string, unknown>, lines: string[], targets: Target[]): void {
+  const run = { startedAt: startedAt.toISOString(), durationS: (Date.now() - startedAt.getTime()) / 1000, machine: describeMachine(loadBefore) }
+  writeFileSync(RESULTS_FILE, `${JSON.stringify({ ...run, only, ...figures, targets }, null, 2)}\n`)
+  process.stdout.write(`${[describeRun(run), '', ...lines, ...renderTargets(targets)].join('\n')}\n`)
+  console.error('bench: wrote bench/results.json (this scenario only)')
+}
+
 async function main(): Promise<void> {
   const { only, trials } = selectedScenario()
   const startedAt = new Date()
@@ -94,21 +103,11 @@ async function main(): Promise<void> {
 
   if (only === 'noisy-neighbour') {
     const noisyNeighbour = await measureNoisyNeighbour(startProxy, simulator.url, sim)
-    const run = { startedAt: startedAt.toISOString(), durationS: (Date.now() - startedAt.getTime()) / 1000, machine: describeMachine(loadBefore) }
-    const targets = noisyTargets(noisyNeighbour)
-    writeFileSync(RESULTS_FILE, `${JSON.stringify({ ...run, only, noisyNeighbour, targets }, null, 2)}\n`)
-    process.stdout.write(`${[describeRun(run), '', ...renderNoisy(noisyNeighbour), ...renderTargets(targets)].join('\n')}\n`)
-    console.error('bench: wrote bench/results.json (this scenario only)')
-    return
+    return reportOnly(only, startedAt, loadBefore, { noisyNeighbour }, renderNoisy(noisyNeighbour), noisyTargets(noisyNeighbour))
   }
   if (only === 'replicas-hot') {
     const hot = await measureReplicasHot(startProxy, `Bearer ${callerKey}`, sim, trials)
-    const run = { startedAt: startedAt.toISOString(), durationS: (Date.now() - startedAt.getTime()) / 1000, machine: describeMachine(loadBefore) }
-    const targets = [hotTarget(hot)]
-    writeFileSync(RESULTS_FILE, `${JSON.stringify({ ...run, only, hot, targets }, null, 2)}\n`)
-    process.stdout.write(`${[describeRun(run), '', ...renderHot(REPLICAS, hot), ...renderTargets(targets)].join('\n')}\n`)
-    console.error('bench: wrote bench/results.json (this scenario only)')
-    return
+    return reportOnly(only, startedAt, loadBefore, { hot }, renderHot(REPLICAS, hot), [hotTarget(hot)])
   }
 
   console.error('bench: 1. overhead')
