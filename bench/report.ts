@@ -1,3 +1,4 @@
+import type { FloodRefusalsResult } from './flood-refusals.ts'
 import type { HotRun } from './hot-session.ts'
 import type { LargeInputsResult } from './large-inputs.ts'
 import type { NoisyNeighbourResult } from './noisy-neighbour.ts'
@@ -5,6 +6,7 @@ import type { OverheadRow } from './overhead.ts'
 import type { RateLimitResult } from './rate-limit.ts'
 import type { ReplicasResult } from './replicas.ts'
 import { describeFailures, ms, pct, row, us, type Target } from './report-format.ts'
+import { floodTargets, renderFlood } from './report-flood.ts'
 import { noisyTargets, renderNoisy } from './report-noisy.ts'
 import { renderReplicas, replicasTargets } from './report-replicas.ts'
 import { renderTracing, tracingTargets } from './report-tracing.ts'
@@ -46,6 +48,7 @@ export interface BenchResults extends RunInfo {
   replicas: ReplicasResult
   tracing: TracingCostResult
   noisyNeighbour: NoisyNeighbourResult
+  floodRefusals: FloodRefusalsResult
 }
 
 export function evaluateTargets(results: BenchResults): Target[] {
@@ -77,6 +80,7 @@ export function evaluateTargets(results: BenchResults): Target[] {
     ...replicasTargets(results.replicas),
     ...tracingTargets(results.tracing),
     ...noisyTargets(results.noisyNeighbour),
+    ...floodTargets(results.floodRefusals),
   ]
 }
 
@@ -143,6 +147,7 @@ export function renderMarkdown(results: BenchResults, targets: Target[]): string
     ...renderReplicas(results.replicas),
     ...renderTracing(results.tracing),
     ...renderNoisy(results.noisyNeighbour),
+    ...renderFlood(results.floodRefusals),
     ...renderTargets(targets),
   ].join('\n')
 }

@@ -5,26 +5,30 @@ import { parseArgs } from 'node:util'
 import { buildSources, type Build } from './build.ts'
 import { cpuTimeMs, peakRssMb, startProxyProcess, startSimulatorProcess, stop, stopAll, type ProxyProcess, type StartProxy } from './children.ts'
 import type { Endpoints } from './endpoints.ts'
+import { measureFloodRefusals } from './flood-refusals.ts'
 import { measureLargeInputs } from './large-inputs.ts'
 import { HOT_LATENCY_MS, HOT_PATCHES, measureSingleMerge, runHotSession, type Client } from './hot-session.ts'
 import { measureOverhead } from './overhead.ts'
 import { measureNoisyNeighbour } from './noisy-neighbour.ts'
 import { measureRateLimit } from './rate-limit.ts'
 import { measureReplicas, measureReplicasHot, REPLICAS } from './replicas.ts'
+import { floodTargets, renderFlood } from './report-flood.ts'
+import type { Target } from './report-format.ts'
 import { noisyTargets, renderNoisy } from './report-noisy.ts'
 import { hotTarget, renderHot } from './report-replicas.ts'
 import { describeRun, evaluateTargets, renderMarkdown, renderTargets, type BenchResults, type Machine } from './report.ts'
 import { createSimControl } from './sim-control.ts'
 import { measureTracingCost } from './tracing-cost.ts'
 
-// `npm run bench`: every scenario in one run of about three and a half minutes, on 127.0.0.1 only. Prints the
+// `npm run bench`: every scenario in one run of about four and a half minutes, on 127.0.0.1 only. Prints the
 // results as Markdown and writes bench/results.json. A hard limit ends everything if anything hangs.
-// `npm run bench -- --only noisy-neighbour` runs that scenario alone (about a minute); `--only replicas-hot` runs
-// scenario 6's hot session alone, on one replica and on three, `--trials` times each (5 unless said, ~5 s a trial).
+// `npm run bench -- --only noisy-neighbour` runs that scenario alone (about a minute), `--only flood-refusals` that
+// one (about 20 s); `--only replicas-hot` runs scenario 6's hot session alone, on one replica and on three,
+// `--trials` times each (5 unless said, ~5 s a trial).
 
-const HARD_LIMIT_MS = 360_000
+const HARD_LIMIT_MS = 390_000
 /** The scenarios that `--only` can run on their own. */
-const SELECTABLE = ['noisy-neighbour', 'replicas-hot'] as const
+const SELECTABLE = ['noisy-neighbour', 'replicas-hot', 'flood-refusals'] as const
 const HOT_ONLY_TRIALS = 5
 /** "Unlimited" for scenario 1, so the comparison with naive clients measures the proxy, not its limiter. */
 const UNLIMITED_RPS = 1_000_000
@@ -64,6 +68,14 @@ function describeMachine(loadBefore: number): Machine {
   }
 }
 
+/** `--only`: this scenario's figures alone in bench/results.json, and printed with its targets. */
+function reportOnly(only: string, startedAt: Date, loadBefore: number, figures: Record<string, unknown>, lines: string[], targets: Target[]): void {
+  const run = { startedAt: startedAt.toISOString(), durationS: (Date.now() - startedAt.getTime()) / 1000, machine: describeMachine(loadBefore) }
+  writeFileSync(RESULTS_FILE, `${JSON.stringify({ ...run, only, ...figures, targets }, null, 2)}\n`)
+  process.stdout.write(`${[describeRun(run), '', ...lines, ...renderTargets(targets)].join('\n')}\n`)
+  console.error('bench: wrote bench/results.json (this scenario only)')
+}
+
 async function main(): Promise<void> {
   const { only, trials } = selectedScenario()
   const startedAt = new Date()
@@ -94,21 +106,15 @@ async function main(): Promise<void> {
 
   if (only === 'noisy-neighbour') {
     const noisyNeighbour = await measureNoisyNeighbour(startProxy, simulator.url, sim)
-    const run = { startedAt: startedAt.toISOString(), durationS: (Date.now() - startedAt.getTime()) / 1000, machine: describeMachine(loadBefore) }
-    const targets = noisyTargets(noisyNeighbour)
-    writeFileSync(RESULTS_FILE, `${JSON.stringify({ ...run, only, noisyNeighbour, targets }, null, 2)}\n`)
-    process.stdout.write(`${[describeRun(run), '', ...renderNoisy(noisyNeighbour), ...renderTargets(targets)].join('\n')}\n`)
-    console.error('bench: wrote bench/results.json (this scenario only)')
-    return
+    return reportOnly(only, startedAt, loadBefore, { noisyNeighbour }, renderNoisy(noisyNeighbour), noisyTargets(noisyNeighbour))
   }
   if (only === 'replicas-hot') {
     const hot = await measureReplicasHot(startProxy, `Bearer ${callerKey}`, sim, trials)
-    const run = { startedAt: startedAt.toISOString(), durationS: (Date.now() - startedAt.getTime()) / 1000, machine: describeMachine(loadBefore) }
-    const targets = [hotTarget(hot)]
-    writeFileSync(RESULTS_FILE, `${JSON.stringify({ ...run, only, hot, targets }, null, 2)}\n`)
-    process.stdout.write(`${[describeRun(run), '', ...renderHot(REPLICAS, hot), ...renderTargets(targets)].join('\n')}\n`)
-    console.error('bench: wrote bench/results.json (this scenario only)')
-    return
+    return reportOnly(only, startedAt, loadBefore, { hot }, renderHot(REPLICAS, hot), [hotTarget(hot)])
+  }
+  if (only === 'flood-refusals') {
+    const floodRefusals = await measureFloodRefusals(startProxy, simulator.url, `Bearer ${callerKey}`, sim)
+    return reportOnly(only, startedAt, loadBefore, { floodRefusals }, renderFlood(floodRefusals), floodTargets(floodRefusals))
   }
 
   console.error('bench: 1. overhead')
@@ -135,6 +141,7 @@ async function main(): Promise<void> {
   console.error('bench: 7. tracing cost')
   const tracing = await measureTracingCost(startProxy, `Bearer ${callerKey}`, sim)
   const noisyNeighbour = await measureNoisyNeighbour(startProxy, simulator.url, sim)
+  const floodRefusals = await measureFloodRefusals(startProxy, simulator.url, `Bearer ${callerKey}`, sim)
   await stop(simulator.child)
 
   const results: BenchResults = {
@@ -157,6 +164,7 @@ async function main(): Promise<void> {
     replicas,
     tracing,
     noisyNeighbour,
+    floodRefusals,
   }
   const targets = evaluateTargets(results)
   writeFileSync(RESULTS_FILE, `${JSON.stringify({ ...results, targets }, null, 2)}\n`)

@@ -1,0 +1,35 @@
+/** What the flood-refusals load process does (bench/flood-refusals-load.ts), passed to it as JSON in argv. */
+export interface FloodSpec {
+  /** The proxies; patch `n` of a flood goes to `origins[n % length]`, as a round-robin balancer sends. */
+  origins: string[]
+  /** The simulator, where the load process makes its fresh sessions and resets and reads the counters. */
+  simulatorUrl: string
+  authorization: string
+  /** An unmeasured flood first, of this many patches to as many sessions: the refusal path runs warm after it. */
+  warmupPatches: number
+  /** After the warm-up's last answer, this long for the quota's burst and the simulator's bucket to refill. */
+  recoveryMs: number
+  /** The measured flood: this many patches to as many fresh sessions, all at once. */
+  patches: number
+}
+
+export interface FloodRun {
+  /** Connections open to the proxies when the flood was sent: patches / proxies, rounded up, to each. */
+  connections: number
+  patches: number
+  /** 2xx answers, and the slowest of them from its own send. */
+  accepted: number
+  acceptedMaxMs: number
+  /** 503 E_QUOTA_EXHAUSTED with a Retry-After of at least 1 s: the refusal the claim promises. */
+  refused: number
+  refusedP50Ms: number
+  refusedP95Ms: number
+  refusedMaxMs: number
+  /** How many refusals said each Retry-After, in seconds. */
+  retryAfterS: Record<string, number>
+  /** Every other answer, by status and the proxy's error type, `… without Retry-After`, or `error`. */
+  failures: Record<string, number>
+  /** Every API call the simulator received from the flood's first send to its last answer, and its 503s. */
+  upstreamRequests: number
+  simulator503s: number
+}
