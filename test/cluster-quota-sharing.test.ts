@@ -215,3 +215,25 @@ test('a replica whose patch another replica’s batch carried asks the quota for
   assert.equal(await flowMetric('flow_grants_total'), 3)
   assert.equal(await flowMetric('flow_waiting'), 0)
 })
+
+test('a wait that runs out while Redis stalls its enqueue is refused, not left to crash the process', async (t) => {
+  const redis = await connectTestRedis(t)
+  if (redis === undefined) return
+  const [subscriber, pauser] = [await connectSecondClient(t, redis), await connectSecondClient(t, redis)]
+  const quota = createRedisFairQuota(
+    {
+      client: redis,
+      subscribe: (channel, onMessage) => subscriber.subscribe(channel, onMessage),
+      unsubscribe: (channel, onMessage) => subscriber.unsubscribe(channel, onMessage),
+      ratePerSecond: 20,
+      aifiOrigin: 'http://aifi.test',
+      replicaId: 'replica-1',
+      keyPrefix: `test:${randomUUID()}:quota:`,
+    },
+    { clock: systemClock, shareOf: () => 1, intervalMs: 50 },
+  )
+  t.after(() => quota.close())
+  // Redis holds the enqueue for 300 ms; the request may wait 50 ms, so its own timer refuses it first.
+  await pauser.sendCommand(['CLIENT', 'PAUSE', '300', 'ALL'])
+  await assert.rejects(quota.reserve({ flow: 'a', tokens: 1, deadlineAt: Date.now() + 100 }), { type: 'E_QUOTA_EXHAUSTED' })
+})

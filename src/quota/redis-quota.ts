@@ -149,6 +149,9 @@ export function createRedisFairQuota(options: RedisQuotaOptions, deps: FairQuota
         }, maxWaitMs)
         waiters.set(id, { flow: request.flow, enqueuedAt, timer, resolve, reject })
       })
+      // Its answer may come (a refusal, a fault) while the enqueue below is still awaited, before the caller holds
+      // the promise: marked handled here, so that is no unhandled rejection; the caller still sees it.
+      answer.catch(() => {})
       observe?.waiting(request.flow, 1)
       let enqueued: [number, number]
       try {
