@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Pool } from 'undici'
 import type { FloodRun, FloodSpec } from './flood-refusals-spec.ts'
 import { SESSIONS_PATH } from './load-spec.ts'
+import { describeRefusal } from './refusal.ts'
 import { createSimControl } from './sim-control.ts'
 
 // The flood-refusals load process: every connection opened first, an unmeasured flood, a pause for the quota to
@@ -36,15 +37,6 @@ async function patch(n: number, sessionId: string): Promise<Answer> {
     return { ms, outcome: describeRefusal(response.statusCode, text), retryAfterS: Number.isFinite(retryAfter) ? retryAfter : undefined }
   } catch {
     return { ms: performance.now() - started, outcome: 'error' }
-  }
-}
-
-function describeRefusal(status: number, text: string): string {
-  try {
-    const type = (JSON.parse(text) as { type?: unknown }).type
-    return typeof type === 'string' ? `${status} ${type}` : String(status)
-  } catch {
-    return String(status)
   }
 }
 

@@ -2,6 +2,7 @@ import { setMaxListeners } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Pool } from 'undici'
 import { SESSIONS_PATH } from './load-spec.ts'
+import { describeRefusal } from './refusal.ts'
 import type { CallerPhase, FloodPhase, NoisyRun, NoisySpec } from './noisy-neighbour-spec.ts'
 import { createSimControl } from './sim-control.ts'
 
@@ -47,15 +48,6 @@ function createCaller(authorization: string, connections: number) {
       }
     },
     close: () => Promise.all(pools.map((pool) => pool.destroy())),
-  }
-}
-
-function describeRefusal(status: number, text: string): string {
-  try {
-    const type = (JSON.parse(text) as { type?: unknown }).type
-    return typeof type === 'string' ? `${status} ${type}` : String(status)
-  } catch {
-    return String(status)
   }
 }
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { createHash, randomUUID } from 'node:crypto'
 import { test, type TestContext } from 'node:test'
+import type { RedisClientType } from 'redis'
 import { systemClock } from '../src/deadline.ts'
 import { createRedisFairQuota } from '../src/quota/redis-quota.ts'
 import { startSimulator, type Simulator } from '../src/simulator/simulator.ts'
@@ -34,9 +35,8 @@ async function startReplicas(t: TestContext, simulator: Simulator, count: number
   return Promise.all(Array.from({ length: count }, () => startReplicaProcess(t, simulator, { PROXY_API_KEYS: KEYS, ...env })))
 }
 
-test('a waiter that gives up gives its place back in the cluster’s schedule too', async (t) => {
-  const redis = await connectTestRedis(t)
-  if (redis === undefined) return
+/** The cluster's schedule on the test's Redis under a prefix of its own, 20 calls a second, closed with the test. */
+async function scheduleOnTestRedis(t: TestContext, redis: RedisClientType, options: { burst?: number } = {}) {
   const subscriber = await connectSecondClient(t, redis)
   const quota = createRedisFairQuota(
     {
@@ -47,14 +47,20 @@ test('a waiter that gives up gives its place back in the cluster’s schedule to
       aifiOrigin: 'http://aifi.test',
       replicaId: 'replica-1',
       keyPrefix: `test:${randomUUID()}:quota:`,
-      burst: 1,
+      ...options,
     },
     { clock: systemClock, shareOf: () => 1, intervalMs: 50 },
   )
   t.after(() => quota.close())
   await quota.listen()
+  return quota
+}
+
+test('a waiter that gives up gives its place back in the cluster’s schedule too', async (t) => {
+  const redis = await connectTestRedis(t)
+  if (redis === undefined) return
   // As in one process (test/quota-sharing.test.ts).
-  await assertWaiterGivesPlaceBack(quota)
+  await assertWaiterGivesPlaceBack(await scheduleOnTestRedis(t, redis, { burst: 1 }))
 })
 
 test('two callers flooding three replica processes at shares 3 and 1 get AiFi’s writes in that ratio', { timeout: 60_000 }, async (t) => {
@@ -219,20 +225,8 @@ test('a replica whose patch another replica’s batch carried asks the quota for
 test('a wait that runs out while Redis stalls its enqueue is refused, not left to crash the process', async (t) => {
   const redis = await connectTestRedis(t)
   if (redis === undefined) return
-  const [subscriber, pauser] = [await connectSecondClient(t, redis), await connectSecondClient(t, redis)]
-  const quota = createRedisFairQuota(
-    {
-      client: redis,
-      subscribe: (channel, onMessage) => subscriber.subscribe(channel, onMessage),
-      unsubscribe: (channel, onMessage) => subscriber.unsubscribe(channel, onMessage),
-      ratePerSecond: 20,
-      aifiOrigin: 'http://aifi.test',
-      replicaId: 'replica-1',
-      keyPrefix: `test:${randomUUID()}:quota:`,
-    },
-    { clock: systemClock, shareOf: () => 1, intervalMs: 50 },
-  )
-  t.after(() => quota.close())
+  const quota = await scheduleOnTestRedis(t, redis)
+  const pauser = await connectSecondClient(t, redis)
   // Redis holds the enqueue for 300 ms; the request may wait 50 ms, so its own timer refuses it first.
   await pauser.sendCommand(['CLIENT', 'PAUSE', '300', 'ALL'])
   await assert.rejects(quota.reserve({ flow: 'a', tokens: 1, deadlineAt: Date.now() + 100 }), { type: 'E_QUOTA_EXHAUSTED' })
