@@ -179,13 +179,14 @@ test('a patch whose wait for the quota outlasts LOCK_WAIT_MS is still taken and 
   assert.equal(simulator.counters().log.length, 8)
 })
 
-test('a replica whose patch another replica’s batch carried asks the quota for nothing once that holder is done', async (t) => {
+test('a patch queued behind another replica’s wait for the quota waits with it past LOCK_WAIT_MS, and its replica then asks the quota for nothing', async (t) => {
   const redis = await connectTestRedis(t)
   if (redis === undefined) return
   const simulator = await startSimulator({ port: 0 })
   t.after(() => simulator.close())
   const coordination = await createRedisCoordination(t, redis, { maxRps: 4 })
-  const env = { AIFI_MAX_RPS: '4', REQUEST_DEADLINE_MS: '5000' }
+  // The holder's cycle waits about 0.5 s for its slot, well past the other replica's patch's 200 ms turn.
+  const env = { AIFI_MAX_RPS: '4', LOCK_WAIT_MS: '200', REQUEST_DEADLINE_MS: '5000' }
   const id = simulator.createSession({}).sessionId!
   // The other replica's lock tells the test when it hands the session's turn back.
   const { lock } = coordination
@@ -213,6 +214,7 @@ test('a replica whose patch another replica’s batch carried asks the quota for
   await until(async () => (await redis.exists(coordination.lockKey(id))) === 1)
   const second = patchSession(other.app, id, { metadata: { second: true } })
   await until(async () => (await redis.lLen(coordination.queueKey(id))) === 2)
+  // The second patch waited for the holder's slot, not for a turn: a wait for the quota is never E_LOCK_TIMEOUT.
   assert.deepEqual([(await first).statusCode, (await second).statusCode], [200, 200])
   assert.equal(upstreamCalls(simulator, 'PATCH'), 3, 'one write carried both patches')
 

@@ -38,8 +38,7 @@ export type Drainer = ReturnType<typeof createDrainer>
 export function createDrainer<Lease extends LockLease>(deps: DrainerDeps<Lease>) {
   const { inbox, lock, quota, cycle, waiting, clock, logger, maxBatch, flowLabel } = deps
   const driving = new Set<string>()
-  const awaitingQuota = new Set<string>()
-  const answers = createPatchAnswers({ inbox, waiting, clock, awaitingQuota: (sessionId) => awaitingQuota.has(sessionId) })
+  const answers = createPatchAnswers({ inbox, waiting, clock })
 
   async function drive(sessionId: string): Promise<void> {
     if (driving.has(sessionId)) return
@@ -65,11 +64,13 @@ export function createDrainer<Lease extends LockLease>(deps: DrainerDeps<Lease>)
 
   async function serveOnce(sessionId: string, head: Waiter, change: Promise<void>): Promise<void> {
     const { record } = head
-    const waitUntil = head.state === 'taken' ? record.deadlineAt : Math.min(record.turnAt, record.deadlineAt)
+    const waitsForBatch = head.state === 'taken' || head.turnHeld
+    const waitUntil = waitsForBatch ? record.deadlineAt : Math.min(record.turnAt, record.deadlineAt)
     const lease = await lock.acquire(sessionId, Math.max(0, waitUntil - clock.now()))
     if (lease === undefined) {
-      // The head's turn ran out: it leaves the inbox unapplied, unless a holder took it. Past its deadline, its timer answers.
-      if (head.state === 'queued') return answers.withdrawOrWait(head, new ProxyError('E_LOCK_TIMEOUT'), 'wait')
+      // The head's turn ran out: it leaves the inbox unapplied, unless a holder took it or holds the turn for the
+      // quota. Past its deadline, its timer answers.
+      if (!waitsForBatch) return answers.withdrawOrWait(head, new ProxyError('E_LOCK_TIMEOUT'), 'wait', true)
       return change
     }
     let idle: boolean
@@ -90,7 +91,9 @@ export function createDrainer<Lease extends LockLease>(deps: DrainerDeps<Lease>)
     const { record } = head
     const turnWaitMs = clock.now() - record.receivedAt
     let quotaWaitMs: number
-    awaitingQuota.add(sessionId)
+    // Patches queued behind this wait wait for its batch, not for a turn. Neither call is waited for: each goes to
+    // Redis ahead of the calls after it, and one that fails leaves only the turns of the patches behind as they were.
+    void inbox.holdTurn(sessionId, lease, record.deadlineAt).catch(() => {})
     try {
       quotaWaitMs = await quota.reserve({ flow: record.flow, tokens: 2, deadlineAt: record.deadlineAt })
     } catch (error) {
@@ -100,7 +103,7 @@ export function createDrainer<Lease extends LockLease>(deps: DrainerDeps<Lease>)
       await answers.withdrawOrWait(head, error as ProxyError, 'wait')
       return false
     } finally {
-      awaitingQuota.delete(sessionId)
+      void inbox.handBackTurn(sessionId).catch(() => {})
     }
     const batch = await inbox.take(sessionId, lease, maxBatch)
     if (batch === undefined) return false

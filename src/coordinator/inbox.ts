@@ -17,6 +17,8 @@ export type WithdrawOutcome =
   | { kind: 'settled'; settlement: Settlement }
   /** Neither queued, taken nor settled: the inbox lost it (Redis restarted), or it was never pushed. */
   | { kind: 'gone' }
+  /** Still queued, and not withdrawn for its turn: the session's holder waits for the quota, its batch to come. */
+  | { kind: 'held' }
 
 /**
  * Where patches wait for their session's write (docs/consistency.md#the-shared-inbox): this process's memory, or
@@ -30,7 +32,14 @@ export interface Inbox<Lease extends LockLease = LockLease> {
   markWriting(sessionId: string, lease: Lease, ids: readonly string[]): Promise<boolean>
   /** Forgets the taken batch and keeps each patch's settlement for its caller. False once the lease is lost. */
   settle(sessionId: string, lease: Lease, batch: TakenBatch, settlements: Settlements): Promise<boolean>
-  withdraw(record: PatchRecord): Promise<WithdrawOutcome>
+  /**
+   * While the lease holder waits for the quota, the session's turn is held (docs/consistency.md#sharing-the-quota):
+   * until `untilAt` at most, or until handed back, a patch queued behind it is not withdrawn for its turn.
+   */
+  holdTurn(sessionId: string, lease: Lease, untilAt: number): Promise<void>
+  handBackTurn(sessionId: string): Promise<void>
+  /** Takes the patch out of the queue, unless a batch took it; for its turn (`forTurn`), not while the turn is held. */
+  withdraw(record: PatchRecord, forTurn?: boolean): Promise<WithdrawOutcome>
   /** Settlements kept for these patches: what a caller whose settlement message went missing reads. */
   keptSettlements(records: readonly PatchRecord[]): Promise<Settlements>
 }

@@ -15,6 +15,8 @@ interface SessionInbox {
  */
 export function createMemoryInbox(): Inbox {
   const sessions = new Map<string, SessionInbox>()
+  /** Sessions whose holder waits for the quota. */
+  const turnsHeld = new Set<string>()
   const of = (sessionId: string) => {
     let inbox = sessions.get(sessionId)
     if (inbox === undefined) sessions.set(sessionId, (inbox = { queued: [], taken: [], writing: new Set() }))
@@ -52,10 +54,17 @@ export function createMemoryInbox(): Inbox {
       forgetIfEmpty(sessionId, inbox)
       return true
     },
-    async withdraw(record): Promise<WithdrawOutcome> {
+    async holdTurn(sessionId) {
+      turnsHeld.add(sessionId)
+    },
+    async handBackTurn(sessionId) {
+      turnsHeld.delete(sessionId)
+    },
+    async withdraw(record, forTurn = false): Promise<WithdrawOutcome> {
       const inbox = sessions.get(record.sessionId)
       if (inbox === undefined) return { kind: 'gone' }
       const index = inbox.queued.indexOf(record)
+      if (index !== -1 && forTurn && turnsHeld.has(record.sessionId)) return { kind: 'held' }
       if (index !== -1) {
         inbox.queued.splice(index, 1)
         forgetIfEmpty(record.sessionId, inbox)

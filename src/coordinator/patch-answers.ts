@@ -18,16 +18,14 @@ export function createPatchAnswers(deps: {
   inbox: Pick<Inbox, 'withdraw' | 'keptSettlements'>
   waiting: WaitingCallers
   clock: Clock
-  /** Whether this process holds the session's turn and waits for the quota: its patches then wait for the quota, not a turn. */
-  awaitingQuota(sessionId: string): boolean
 }) {
   const { inbox, waiting, clock } = deps
 
-  async function withdrawWithin(waiter: Waiter): Promise<WithdrawOutcome | undefined> {
+  async function withdrawWithin(waiter: Waiter, forTurn: boolean): Promise<WithdrawOutcome | undefined> {
     const giveUpAt = clock.now() + RESOLVE_BUDGET_MS
     for (;;) {
       try {
-        return await inbox.withdraw(waiter.record)
+        return await inbox.withdraw(waiter.record, forTurn)
       } catch {
         if (clock.now() + RESOLVE_RETRY_MS >= giveUpAt) return undefined
         await clock.delay(RESOLVE_RETRY_MS)
@@ -38,11 +36,13 @@ export function createPatchAnswers(deps: {
   /**
    * Withdraws the patch and answers it: `ifWithdrawn` when it left the inbox untaken, its settlement when it has
    * one, `ifTaken` (or nothing yet: 'wait') while a batch holds it, and E_COORDINATION_LOST when Redis cannot say.
+   * For its turn (`forTurn`), a patch queued while the session's holder waits for the quota stays, and waits for
+   * that batch: a wait for the quota is never answered E_LOCK_TIMEOUT (docs/consistency.md#sharing-the-quota).
    */
-  async function withdrawOrWait(waiter: Waiter, ifWithdrawn: ProxyError, ifTaken: ProxyError | 'wait'): Promise<void> {
+  async function withdrawOrWait(waiter: Waiter, ifWithdrawn: ProxyError, ifTaken: ProxyError | 'wait', forTurn = false): Promise<void> {
     if (waiter.resolving || waiter.state === 'running') return
     waiter.resolving = true
-    const outcome = await withdrawWithin(waiter)
+    const outcome = await withdrawWithin(waiter, forTurn)
     waiter.resolving = false
     const { id } = waiter.record
     if (waiting.get(id) !== waiter) return
@@ -54,6 +54,9 @@ export function createPatchAnswers(deps: {
       case 'taken':
         if (ifTaken !== 'wait') return void waiting.answer(id, { ok: false, error: ifTaken })
         if (waiter.state !== 'taken') queued(waiter, 'taken')
+        return
+      case 'held':
+        waiter.turnHeld = true
         return
       default:
         // The inbox lost it (Redis restarted) or never answered: a holder may have taken it before.
@@ -70,10 +73,7 @@ export function createPatchAnswers(deps: {
     const { turnAt, deadlineAt } = waiter.record
     waiter.timers.push(
       setTimeout(() => {
-        // A wait for the quota is never answered as a lock timeout: the quota refuses by the deadline if it must.
-        if (waiter.state === 'queued' && !deps.awaitingQuota(waiter.record.sessionId)) {
-          void withdrawOrWait(waiter, new ProxyError('E_LOCK_TIMEOUT'), 'wait')
-        }
+        if (waiter.state === 'queued') void withdrawOrWait(waiter, new ProxyError('E_LOCK_TIMEOUT'), 'wait', true)
       }, turnAt - clock.now()),
       setTimeout(() => void deadlinePassed(waiter), deadlineAt - clock.now()),
     )
@@ -83,7 +83,9 @@ export function createPatchAnswers(deps: {
   function deadlinePassed(waiter: Waiter): void {
     // A withdraw for its turn may be under way (the two can end together): this one follows it.
     if (waiter.resolving) return void waiter.timers.push(setTimeout(() => deadlinePassed(waiter), RESOLVE_RETRY_MS))
-    void withdrawOrWait(waiter, new ProxyError('E_LOCK_TIMEOUT'), new ProxyError('E_UPSTREAM_TIMEOUT'))
+    // One whose turn was held for the quota waited for the quota, to the end.
+    const untaken = waiter.turnHeld ? new ProxyError('E_QUOTA_EXHAUSTED', { retryAfterSeconds: 1 }) : new ProxyError('E_LOCK_TIMEOUT')
+    void withdrawOrWait(waiter, untaken, new ProxyError('E_UPSTREAM_TIMEOUT'))
   }
 
   return {

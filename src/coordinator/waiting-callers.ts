@@ -16,6 +16,8 @@ export interface Waiter {
   trace: TraceParent | undefined
   /** Set while a withdraw decides what became of the patch, so two are never under way at once. */
   resolving: boolean
+  /** Its turn came while the session's holder waited for the quota: it waits for that batch, to its deadline. */
+  turnHeld: boolean
   timers: NodeJS.Timeout[]
 }
 
@@ -39,7 +41,7 @@ export function createWaitingCallers() {
     add(record: PatchRecord, local: { authorization: string; trace: TraceParent | undefined }): { waiter: Waiter; answer: Promise<PatchResult> } {
       let waiter!: Waiter
       const answer = new Promise<PatchResult>((resolve, reject) => {
-        const entry = { record, state: 'pushing' as WaitState, ...local, resolving: false, timers: [], resolve, reject }
+        const entry = { record, state: 'pushing' as WaitState, ...local, resolving: false, turnHeld: false, timers: [], resolve, reject }
         waiters.set(record.id, entry)
         const queue = bySession.get(record.sessionId)
         if (queue === undefined) bySession.set(record.sessionId, [entry])

@@ -18,7 +18,7 @@ export function inboxKeys(prefix: string) {
   return {
     of(sessionId: string) {
       const base = `${prefix}${sessionTag(sessionId)}`
-      return { queue: `${base}:queue`, taken: `${base}:taken`, written: `${base}:written`, entryPrefix: `${base}:entry:` }
+      return { queue: `${base}:queue`, taken: `${base}:taken`, written: `${base}:written`, turnHeld: `${base}:turn-held`, entryPrefix: `${base}:entry:` }
     },
     channel: (replica: string) => `${prefix}replica:${replica}`,
   }
@@ -138,7 +138,8 @@ return 1`
 
 /**
  * Takes a patch back out of the queue KEYS[1] unless a holder has taken it; KEYS[2] its state, ARGV[1] how long a
- * tombstone lives. Returns 1 withdrawn, 0 taken, -1 never queued (its push, should it still arrive, is refused
+ * tombstone lives. With ARGV[2] = 1 (for its turn) a queued patch stays while KEYS[3], the session's held turn,
+ * exists. Returns 1 withdrawn, 0 taken, 2 held, -1 never queued (its push, should it still arrive, is refused
  * from now on), or its settlement.
  */
 export const WITHDRAW = `local state = redis.call('GET', KEYS[2])
@@ -147,6 +148,7 @@ if not state then
   return -1
 end
 local kind = string.sub(state, 1, 1)
+if kind == 'q' and ARGV[2] == '1' and redis.call('EXISTS', KEYS[3]) == 1 then return 2 end
 if kind == 'q' then
   redis.call('LREM', KEYS[1], 1, string.sub(state, 2))
   redis.call('SET', KEYS[2], 'w', 'PX', ARGV[1])
@@ -156,6 +158,14 @@ if kind == 'w' then return 1 end
 if kind == 'x' then return -1 end
 if state == 'taken' then return 0 end
 return state`
+
+/** The lease holder of KEYS[2] (token ARGV[1]) holds the session's turn KEYS[1] for ARGV[2] ms while it waits for the quota. */
+export const HOLD_TURN = `if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[2])
+return 1`
+
+/** The quota answered: the session's turn KEYS[1] is no longer held for it. */
+export const HAND_BACK_TURN = `return redis.call('DEL', KEYS[1])`
 
 /** The states of the patches KEYS (one session's): a settlement is a JSON object, anything else is not one yet. */
 export const KEPT = `return redis.call('MGET', unpack(KEYS))`

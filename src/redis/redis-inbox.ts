@@ -5,7 +5,7 @@ import type { Settlements } from '../coordinator/patch-record.ts'
 import type { Settlement } from '../coordinator/settlement.ts'
 import type { Clock } from '../deadline.ts'
 import { coordinationUnavailable } from '../errors.ts'
-import { decodeEntry, encodeEntry, inboxKeys, KEPT, MARK_WRITTEN, PUSH, SETTLE, TAKE, WITHDRAW } from './inbox-protocol.ts'
+import { decodeEntry, encodeEntry, HAND_BACK_TURN, HOLD_TURN, inboxKeys, KEPT, MARK_WRITTEN, PUSH, SETTLE, TAKE, WITHDRAW } from './inbox-protocol.ts'
 import { decodeMessage, decodeStored, encodeBatch } from './inbox-settlements.ts'
 import type { RedisLease } from './redis-lock.ts'
 
@@ -99,11 +99,19 @@ export function createRedisInbox(options: RedisInboxOptions): Inbox<RedisLease> 
       return (await run(SETTLE, [lease.key, taken, written], args)) === 1
     },
 
-    async withdraw(record): Promise<WithdrawOutcome> {
-      const { queue, entryPrefix } = keys.of(record.sessionId)
-      const reply = await run(WITHDRAW, [queue, entryPrefix + record.id], [retention])
+    async holdTurn(sessionId, lease, untilAt) {
+      const ms = Math.max(1, Math.ceil(untilAt - clock.now()))
+      await run(HOLD_TURN, [keys.of(sessionId).turnHeld, lease.key], [lease.token, String(ms)])
+    },
+    async handBackTurn(sessionId) {
+      await run(HAND_BACK_TURN, [keys.of(sessionId).turnHeld], [])
+    },
+    async withdraw(record, forTurn = false): Promise<WithdrawOutcome> {
+      const { queue, entryPrefix, turnHeld } = keys.of(record.sessionId)
+      const reply = await run(WITHDRAW, [queue, entryPrefix + record.id, turnHeld], [retention, forTurn ? '1' : '0'])
       if (reply === 1) return { kind: 'withdrawn' }
       if (reply === 0) return { kind: 'taken' }
+      if (reply === 2) return { kind: 'held' }
       if (reply === -1) return { kind: 'gone' }
       return { kind: 'settled', settlement: decodeStored(reply as string) }
     },
