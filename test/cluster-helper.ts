@@ -12,7 +12,7 @@ import { createMetrics } from '../src/metrics.ts'
 import { createRedisCoordination as createRedisCoordinationIn } from '../src/redis/redis-coordination.ts'
 import { sessionTag } from '../src/redis/redis-keys.ts'
 import type { JsonObject } from '../src/schemas.ts'
-import type { Simulator } from '../src/simulator/simulator.ts'
+import { startSimulator, type Simulator } from '../src/simulator/simulator.ts'
 import { CALLER_AUTH, CALLER_SECRET, SESSIONS } from './helper.ts'
 
 // What tests of several replicas need: Redis (the shared one, or one of the test's own), and the proxy as a process.
@@ -36,6 +36,15 @@ export async function connectTestRedis(t: TestContext): Promise<RedisClientType 
   }
   t.after(() => client.close())
   return client
+}
+
+/** The test Redis and a simulator of the test's own; undefined when there is no Redis (the test is skipped). */
+export async function redisAndSimulator(t: TestContext) {
+  const redis = await connectTestRedis(t)
+  if (redis === undefined) return undefined
+  const simulator = await startSimulator({ port: 0 })
+  t.after(() => simulator.close())
+  return { redis, simulator }
 }
 
 /** A second connection to the same Redis, closed with the test: for pausing Redis, or dropping a connection. */

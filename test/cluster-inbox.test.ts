@@ -5,9 +5,9 @@ import type { RedisClientType } from 'redis'
 import { createLocalCoordination } from '../src/composition.ts'
 import { loadConfig } from '../src/config.ts'
 import type { JsonObject } from '../src/schemas.ts'
-import { startSimulator, type Simulator } from '../src/simulator/simulator.ts'
+import type { Simulator } from '../src/simulator/simulator.ts'
 import { captureLogs, patchSession, startTestApp, until, upstreamCalls, type TestApp } from './helper.ts'
-import { connectTestRedis, createRedisCoordination } from './cluster-helper.ts'
+import { createRedisCoordination, redisAndSimulator } from './cluster-helper.ts'
 
 // One queue per session across replicas: apps in this process sharing one Redis and one simulator, each with an
 // inbox of its own, as replicas behind a round-robin balancer would be.
@@ -28,15 +28,6 @@ async function startReplicas(
   await coordination.listening?.()
   // The inbox's keys live under this test's own prefix.
   return Object.assign(replicas, { inboxPrefix: `${coordination.prefix}inbox:` })
-}
-
-/** The test Redis and a simulator of the test's own; undefined when there is no Redis (the test is skipped). */
-async function redisAndSimulator(t: TestContext) {
-  const redis = await connectTestRedis(t)
-  if (redis === undefined) return undefined
-  const simulator = await startSimulator({ port: 0 })
-  t.after(() => simulator.close())
-  return { redis, simulator }
 }
 
 async function hotSession(replicas: TestApp[], simulator: Simulator, id: string, patches: number) {

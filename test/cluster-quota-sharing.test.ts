@@ -7,7 +7,7 @@ import { createRedisFairQuota } from '../src/quota/redis-quota.ts'
 import { startSimulator, type Simulator } from '../src/simulator/simulator.ts'
 import { assertFloodRefusedAtOnce, assertWaiterGivesPlaceBack } from './quota-checks.ts'
 import { patchSession, SESSIONS, startTestApp, until, upstreamCalls } from './helper.ts'
-import { connectSecondClient, connectTestRedis, createRedisCoordination, startReplicaProcess, type ServerProcess } from './cluster-helper.ts'
+import { connectSecondClient, connectTestRedis, createRedisCoordination, redisAndSimulator, startReplicaProcess, type ServerProcess } from './cluster-helper.ts'
 
 // One schedule of AiFi's quota for the whole cluster, in Redis (docs/consistency.md#sharing-the-quota).
 
@@ -64,10 +64,9 @@ test('a waiter that gives up gives its place back in the cluster’s schedule to
 })
 
 test('two callers flooding three replica processes at shares 3 and 1 get AiFi’s writes in that ratio', { timeout: 60_000 }, async (t) => {
-  const redis = await connectTestRedis(t)
-  if (redis === undefined) return
-  const simulator = await startSimulator({ port: 0 })
-  t.after(() => simulator.close())
+  const setup = await redisAndSimulator(t)
+  if (setup === undefined) return
+  const { simulator } = setup
   const replicas = await startReplicas(t, simulator, 3, { CALLER_SHARES: 'checkout:3,backfill:1', AIFI_MAX_RPS: '100', REQUEST_DEADLINE_MS: '20000' })
   const owner = new Map<string, string>()
   let flooding = true
@@ -96,10 +95,9 @@ test('two callers flooding three replica processes at shares 3 and 1 get AiFi’
 })
 
 test('a replica killed while its requests wait holds no grant beyond its lease: they leave the schedule refused', { timeout: 60_000 }, async (t) => {
-  const redis = await connectTestRedis(t)
-  if (redis === undefined) return
-  const simulator = await startSimulator({ port: 0 })
-  t.after(() => simulator.close())
+  const setup = await redisAndSimulator(t)
+  if (setup === undefined) return
+  const { redis, simulator } = setup
   // Five cycles a second; the doomed replica's 30 cycles, with 30 s to run, would take six seconds alone.
   const env = { AIFI_MAX_RPS: '10', REQUEST_DEADLINE_MS: '30000' }
   const [doomed, survivor] = await startReplicas(t, simulator, 2, env)
@@ -157,10 +155,9 @@ test('a flood over three replicas is refused at once with E_QUOTA_EXHAUSTED, and
 })
 
 test('a patch whose wait for the quota outlasts LOCK_WAIT_MS is still taken and written once its grant comes', async (t) => {
-  const redis = await connectTestRedis(t)
-  if (redis === undefined) return
-  const simulator = await startSimulator({ port: 0 })
-  t.after(() => simulator.close())
+  const setup = await redisAndSimulator(t)
+  if (setup === undefined) return
+  const { redis, simulator } = setup
   // Four calls a second: the burst serves the first two cycles at once, the last two wait 0.5 s and 1 s for theirs,
   // well past their turn's 200 ms, though the session's turn was theirs all along.
   const coordination = await createRedisCoordination(t, redis, { maxRps: 4 })
@@ -180,10 +177,9 @@ test('a patch whose wait for the quota outlasts LOCK_WAIT_MS is still taken and 
 })
 
 test('a patch queued behind another replica’s wait for the quota waits with it past LOCK_WAIT_MS, and its replica then asks the quota for nothing', async (t) => {
-  const redis = await connectTestRedis(t)
-  if (redis === undefined) return
-  const simulator = await startSimulator({ port: 0 })
-  t.after(() => simulator.close())
+  const setup = await redisAndSimulator(t)
+  if (setup === undefined) return
+  const { redis, simulator } = setup
   const coordination = await createRedisCoordination(t, redis, { maxRps: 4 })
   // The holder's cycle waits about 0.5 s for its slot, well past the other replica's patch's 200 ms turn.
   const env = { AIFI_MAX_RPS: '4', LOCK_WAIT_MS: '200', REQUEST_DEADLINE_MS: '5000' }
