@@ -91,19 +91,19 @@ export function createDrainer<Lease extends LockLease>(deps: DrainerDeps<Lease>)
     const { record } = head
     const turnWaitMs = clock.now() - record.receivedAt
     let quotaWaitMs: number
-    // Patches queued behind this wait wait for its batch, not for a turn. Neither call is waited for: each goes to
-    // Redis ahead of the calls after it, and one that fails leaves only the turns of the patches behind as they were.
+    // Patches queued behind this wait wait for its batch, not for a turn; the take ends the held turn. Neither
+    // call is waited for: each goes to Redis ahead of the calls after it, and one that fails leaves only the turns
+    // of the patches behind as they were.
     void inbox.holdTurn(sessionId, lease, record.deadlineAt).catch(() => {})
     try {
       quotaWaitMs = await quota.reserve({ flow: record.flow, tokens: 2, deadlineAt: record.deadlineAt })
     } catch (error) {
+      void inbox.handBackTurn(sessionId).catch(() => {})
       if (isCoordinationFault(error)) throw error
       // No slot before the head's deadline: it leaves the inbox with that answer, unless a holder took it.
       if (head.state === 'taken') return true
       await answers.withdrawOrWait(head, error as ProxyError, 'wait')
       return false
-    } finally {
-      void inbox.handBackTurn(sessionId).catch(() => {})
     }
     const batch = await inbox.take(sessionId, lease, maxBatch)
     if (batch === undefined) return false

@@ -34,7 +34,8 @@ export interface Inbox<Lease extends LockLease = LockLease> {
   settle(sessionId: string, lease: Lease, batch: TakenBatch, settlements: Settlements): Promise<boolean>
   /**
    * While the lease holder waits for the quota, the session's turn is held (docs/consistency.md#sharing-the-quota):
-   * until `untilAt` at most, or until handed back, a patch queued behind it is not withdrawn for its turn.
+   * until `untilAt` at most, or until handed back or the batch is taken, a patch queued behind it is not
+   * withdrawn for its turn.
    */
   holdTurn(sessionId: string, lease: Lease, untilAt: number): Promise<void>
   handBackTurn(sessionId: string): Promise<void>

@@ -31,6 +31,7 @@ export function createMemoryInbox(): Inbox {
       of(record.sessionId).queued.push(record)
     },
     async take(sessionId, _lease, maxBatch) {
+      turnsHeld.delete(sessionId)
       const inbox = of(sessionId)
       if (inbox.taken.length === 0) {
         const scope = inbox.queued[0]?.scope

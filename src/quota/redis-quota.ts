@@ -53,6 +53,8 @@ export function createRedisFairQuota(options: RedisQuotaOptions, deps: FairQuota
   const base = `${options.keyPrefix ?? 'aifi-merge-proxy:quota:'}{${createHash('sha256').update(options.aifiOrigin).digest('base64url')}}`
   const keys = scheduleKeys(base)
   const channel = scheduleChannel(base, replicaId)
+  // What every script is told first: where replicas hear their answers, the rate, the lease, and who calls.
+  const common = [scheduleChannel(base, ''), intervalMs, toleranceMs, SCHEDULE_LEASE_MS, replicaId]
   const waiters = new Map<string, LocalWaiter>()
   let requests = 0
   let pumping = false
@@ -60,7 +62,6 @@ export function createRedisFairQuota(options: RedisQuotaOptions, deps: FairQuota
   let wakePump: (() => void) | undefined
 
   async function run(script: string, args: Array<string | number>): Promise<unknown> {
-    const common = [scheduleChannel(base, ''), intervalMs, toleranceMs, SCHEDULE_LEASE_MS, replicaId]
     try {
       return await client.eval(script, { keys, arguments: [...common, ...args].map(String) })
     } catch (cause) {

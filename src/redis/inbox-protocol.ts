@@ -73,7 +73,8 @@ redis.call('SET', KEYS[2], 'q' .. entry, 'PX', ARGV[4])
 return 1`
 
 /**
- * The lock holder's batch. KEYS[1] queue, KEYS[2] taken batch, KEYS[3] ids written, KEYS[4] the session's lock;
+ * The lock holder's batch. KEYS[1] queue, KEYS[2] taken batch, KEYS[3] ids written, KEYS[4] the session's lock,
+ * KEYS[5] the session's held turn, which the take ends (the quota has answered);
  * ARGV[1] the holder's token, ARGV[2] batch size, ARGV[3] how long keys live, ARGV[4] the state keys' prefix.
  * A batch a previous holder took and never settled comes first, then the queue in arrival order. Entries whose
  * request deadline has passed are dropped (withdrawn), never taken. One whose turn has passed is taken all the
@@ -82,6 +83,7 @@ return 1`
  * been written}, or {-1} without the lock.
  */
 export const TAKE = `if redis.call('GET', KEYS[4]) ~= ARGV[1] then return {-1} end
+redis.call('DEL', KEYS[5])
 ${REDIS_NOW_MS}
 local batch = {}
 for _, entry in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do

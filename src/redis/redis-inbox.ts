@@ -70,8 +70,8 @@ export function createRedisInbox(options: RedisInboxOptions): Inbox<RedisLease> 
     },
 
     async take(sessionId, lease, maxBatch): Promise<TakenBatch | undefined> {
-      const { queue, taken, written, entryPrefix } = keys.of(sessionId)
-      const reply = (await run(TAKE, [queue, taken, written, lease.key], [lease.token, String(maxBatch), retention, entryPrefix])) as
+      const { queue, taken, written, turnHeld, entryPrefix } = keys.of(sessionId)
+      const reply = (await run(TAKE, [queue, taken, written, lease.key, turnHeld], [lease.token, String(maxBatch), retention, entryPrefix])) as
         | [number, string[], string[]]
         | [-1]
       if (reply[0] === -1) return undefined
