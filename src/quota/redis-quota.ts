@@ -141,14 +141,14 @@ export function createRedisFairQuota(options: RedisQuotaOptions, deps: FairQuota
       const enqueuedAt = clock.now()
       const latestStartAt = latestStart(request, intervalMs)
       const maxWaitMs = Math.max(0, latestStartAt - enqueuedAt)
+      // A request still waiting when its calls could no longer run in time gives its place back.
+      const giveUp = () => {
+        settle(id, { error: exhausted(request.flow, intervalMs * request.tokens) })
+        void run(CANCEL, [id]).catch(() => {})
+      }
       // Registered before Redis hears of it: a grant may arrive before the enqueue's own answer.
       const answer = new Promise<number>((resolve, reject) => {
-        // A request still waiting when its calls could no longer run in time gives its place back.
-        const timer = setTimeout(() => {
-          settle(id, { error: exhausted(request.flow, intervalMs * request.tokens) })
-          void run(CANCEL, [id]).catch(() => {})
-        }, maxWaitMs)
-        waiters.set(id, { flow: request.flow, enqueuedAt, timer, resolve, reject })
+        waiters.set(id, { flow: request.flow, enqueuedAt, timer: setTimeout(giveUp, maxWaitMs), resolve, reject })
       })
       // Its answer may come (a refusal, a fault) while the enqueue below is still awaited, before the caller holds
       // the promise: marked handled here, so that is no unhandled rejection; the caller still sees it.
@@ -169,7 +169,17 @@ export function createRedisFairQuota(options: RedisQuotaOptions, deps: FairQuota
         // clock, the turn it expects comes too late.
         settle(id, { error: exhausted(request.flow, ms) })
         void run(CANCEL, [id]).catch(() => {})
-      } else void pump()
+      } else {
+        // Redis counts the wait from when it heard of the request, up to a round trip later than it was sent, and
+        // refuses it itself once that wait is over. Giving up earlier here would leave a slot it may still grant
+        // unused, and a caller refused late: this timer is only the backstop, a round trip after Redis's own.
+        const waiter = waiters.get(id)
+        if (waiter !== undefined) {
+          clearTimeout(waiter.timer)
+          waiter.timer = setTimeout(giveUp, Math.max(0, latestStartAt + (clock.now() - enqueuedAt) - clock.now()))
+        }
+        void pump()
+      }
       return answer
     },
     charge(paidBy, tokens, patchesByFlow) {
