@@ -5,7 +5,7 @@ import type { RedisClientType } from 'redis'
 import { systemClock } from '../src/deadline.ts'
 import { createRedisFairQuota } from '../src/quota/redis-quota.ts'
 import { startSimulator, type Simulator } from '../src/simulator/simulator.ts'
-import { assertFloodRefusedAtOnce, assertWaiterGivesPlaceBack } from './quota-checks.ts'
+import { assertFloodRefusedAtOnce, assertRefusesBeforeQueueing, assertWaiterGivesPlaceBack } from './quota-checks.ts'
 import { patchSession, SESSIONS, startTestApp, until, upstreamCalls } from './helper.ts'
 import { connectSecondClient, connectTestRedis, createRedisCoordination, redisAndSimulator, startReplicaProcess, type ServerProcess } from './cluster-helper.ts'
 
@@ -29,6 +29,16 @@ async function patchWhile(port: number, caller: string, sessionId: string, going
     await response?.body?.cancel()
   }
   return ok
+}
+
+/** Patches withdrawn unapplied from the shared inbox under `prefix`: their state key says `w` (inbox-protocol.ts). */
+async function countWithdrawnEntries(redis: RedisClientType, prefix: string): Promise<number> {
+  let withdrawn = 0
+  for await (const keys of redis.scanIterator({ MATCH: `${prefix}inbox:*:entry:*`, COUNT: 1000 })) {
+    const states = keys.length === 0 ? [] : await redis.mGet(keys)
+    withdrawn += states.filter((state) => state === 'w').length
+  }
+  return withdrawn
 }
 
 async function startReplicas(t: TestContext, simulator: Simulator, count: number, env: Record<string, string>): Promise<ServerProcess[]> {
@@ -61,6 +71,12 @@ test('a waiter that gives up gives its place back in the cluster’s schedule to
   if (redis === undefined) return
   // As in one process (test/quota-sharing.test.ts).
   await assertWaiterGivesPlaceBack(await scheduleOnTestRedis(t, redis, { burst: 1 }))
+})
+
+test('a request whose turn in the cluster’s schedule cannot come in time is refused before it queues, unless something else would carry it', async (t) => {
+  const redis = await connectTestRedis(t)
+  if (redis === undefined) return
+  await assertRefusesBeforeQueueing(await scheduleOnTestRedis(t, redis))
 })
 
 test('two callers flooding three replica processes at shares 3 and 1 get AiFi’s writes in that ratio', { timeout: 60_000 }, async (t) => {
@@ -150,8 +166,12 @@ test('a flood over three replicas is refused at once with E_QUOTA_EXHAUSTED, and
   const replicas = await Promise.all([1, 2, 3].map(() => startTestApp(t, { simulator, coordination, env })))
   await coordination.listening?.()
   // One quota for the three: what one process serves in time, the three serve together.
-  await assertFloodRefusedAtOnce(replicas.map(({ app }) => app), simulator, deadlineMs)
+  const refused = await assertFloodRefusedAtOnce(replicas.map(({ app }) => app), simulator, deadlineMs)
   assert.equal(simulator.counters().rateLimited, 0)
+  // Most were refused before they queued: a patch pushed and then withdrawn leaves its state `w` in the inbox;
+  // one refused before it queued leaves nothing (without the check, every refusal left one).
+  const withdrawn = await countWithdrawnEntries(redis, coordination.prefix)
+  assert.ok(withdrawn < refused.length / 4, `${withdrawn} of ${refused.length} refused patches were queued first`)
 })
 
 test('a patch whose wait for the quota outlasts LOCK_WAIT_MS is still taken and written once its grant comes', async (t) => {

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import { systemClock } from '../src/deadline.ts'
 import { createFairQuota } from '../src/quota/fair-quota.ts'
 import { createMemoryQuota } from '../src/quota/memory-quota.ts'
-import { assertFloodRefusedAtOnce, assertWaiterGivesPlaceBack } from './quota-checks.ts'
+import { assertFloodRefusedAtOnce, assertRefusesBeforeQueueing, assertWaiterGivesPlaceBack } from './quota-checks.ts'
 import { configRefusal, patchSession, startTestApp, until } from './helper.ts'
 
 // AiFi's one quota shared by callers in weighted fair order (docs/consistency.md#sharing-the-quota).
@@ -55,11 +55,15 @@ test('a flood of patches is refused at once with E_QUOTA_EXHAUSTED, and the rest
   const deadlineMs = 1_000
   const { app, simulator } = await startTestApp(t, { env: { AIFI_MAX_RPS: '20', REQUEST_DEADLINE_MS: String(deadlineMs) } })
   const refused = await assertFloodRefusedAtOnce([app], simulator, deadlineMs)
-  assert.ok((await flowMetric(app, 'flow_refusals_total', 'tester')) >= refused)
+  assert.ok((await flowMetric(app, 'flow_refusals_total', 'tester')) >= refused.length)
 })
 
 test('a waiter that gives up gives its place back: the next turn is its flow’s next request, not a slot left empty', async () => {
   await assertWaiterGivesPlaceBack(createFairQuota(createMemoryQuota(20, { burst: 1 }), { clock: systemClock, shareOf: () => 1, intervalMs: 50 }))
+})
+
+test('a request whose turn cannot come in time is refused before it queues, unless something else would carry it', async () => {
+  await assertRefusesBeforeQueueing(createFairQuota(createMemoryQuota(20), { clock: systemClock, shareOf: () => 1, intervalMs: 50 }))
 })
 
 test('forward mode: made-up tokens share one flow, so a caller AiFi accepts is served beside their flood', async (t) => {

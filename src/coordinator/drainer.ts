@@ -17,7 +17,7 @@ const FAULT_BACKOFF_MS = 200
 export interface DrainerDeps<Lease extends LockLease> {
   inbox: Inbox<Lease>
   lock: SessionLock<Lease>
-  quota: Pick<FairQuota, 'reserve' | 'charge'>
+  quota: Pick<FairQuota, 'reserve' | 'refuseAtOnce' | 'charge'>
   cycle: MergeCycle
   waiting: WaitingCallers
   clock: Clock
@@ -57,6 +57,15 @@ export function createDrainer<Lease extends LockLease>(deps: DrainerDeps<Lease>)
     } finally {
       driving.delete(sessionId)
     }
+  }
+
+  /** Sessions with a patch of the flow here still before its cycle's grant: each waits for a turn of the quota. */
+  function turnsAwaited(flow: string): number {
+    let turns = 0
+    for (const sessionId of waiting.sessions()) {
+      if (waiting.ofSession(sessionId).some((waiter) => waiter.record.flow === flow && (waiter.state === 'pushing' || waiter.state === 'queued'))) turns++
+    }
+    return turns
   }
 
   /** The oldest patch of this process's still waiting for some holder to serve it. */
@@ -145,7 +154,16 @@ export function createDrainer<Lease extends LockLease>(deps: DrainerDeps<Lease>)
 
   return {
     /** Queues the patch and resolves with its result, or rejects with its own error. */
-    submit(record: PatchRecord, local: { authorization: string; trace: TraceParent | undefined }): Promise<PatchResult> {
+    async submit(record: PatchRecord, local: { authorization: string; trace: TraceParent | undefined }): Promise<PatchResult> {
+      // A patch that would need a cycle of its own, whose flow's turn cannot come before its deadline, is refused
+      // before it queues: nothing is pushed, locked or waited for. One that can join a queued batch is not: that
+      // batch's turn may come in time (docs/consistency.md#sharing-the-quota).
+      if (waiting.ofSession(record.sessionId).length === 0) {
+        const request = { flow: record.flow, tokens: 2, deadlineAt: record.deadlineAt }
+        const needsTurnOfItsOwn = async () => !(await inbox.hasQueued(record.sessionId))
+        const refusal = await quota.refuseAtOnce(request, { turnsAhead: turnsAwaited(record.flow), needsTurnOfItsOwn })
+        if (refusal !== undefined) throw refusal
+      }
       const { waiter, answer } = waiting.add(record, local)
       inbox.push(record).then(
         () => {

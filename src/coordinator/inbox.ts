@@ -41,6 +41,8 @@ export interface Inbox<Lease extends LockLease = LockLease> {
   handBackTurn(sessionId: string): Promise<void>
   /** Takes the patch out of the queue, unless a batch took it; for its turn (`forTurn`), not while the turn is held. */
   withdraw(record: PatchRecord, forTurn?: boolean): Promise<WithdrawOutcome>
+  /** Whether a patch, whichever process pushed it, waits queued in the session's inbox for a batch to take it. */
+  hasQueued(sessionId: string): Promise<boolean>
   /** Settlements kept for these patches: what a caller whose settlement message went missing reads. */
   keptSettlements(records: readonly PatchRecord[]): Promise<Settlements>
 }

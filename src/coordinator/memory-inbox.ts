@@ -73,6 +73,7 @@ export function createMemoryInbox(): Inbox {
       }
       return inbox.taken.includes(record) ? { kind: 'taken' } : { kind: 'gone' }
     },
+    hasQueued: async (sessionId) => (sessions.get(sessionId)?.queued.length ?? 0) > 0,
     // Settlements reach this process's callers directly: none is ever missed.
     keptSettlements: async () => new Map(),
   }

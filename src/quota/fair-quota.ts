@@ -1,5 +1,6 @@
 import { ProxyError } from '../errors.ts'
-import { latestStart as latestStartAt, type FairQuota, type FairQuotaDeps, type QuotaRequest, type QuotaStore } from './quota.ts'
+import { DEFAULT_BURST } from './gcra.ts'
+import { latestStart as latestStartAt, outrunByTurnsAhead, type FairQuota, type FairQuotaDeps, type QuotaRequest, type QuotaStore, type TurnsAhead } from './quota.ts'
 
 interface Waiter extends QuotaRequest {
   /** Virtual start and finish tags (start-time fair queuing). */
@@ -120,20 +121,34 @@ export function createFairQuota(store: QuotaStore, deps: FairQuotaDeps): FairQuo
     }
   }
 
+  /** Where a new request of the flow starts in virtual time: where the flow's last one finished, or now. */
+  const startTagOf = (flowName: string) => Math.max(virtualTime, flows.get(flowName)?.finish ?? virtualTime)
+
+  /**
+   * The work ahead in fair order, at the configured rate: a turn that comes after the request's latest start is
+   * hopeless. Without a queue the store answers at once (a refusal too); with one, the burst is spent and the rate
+   * rules.
+   */
+  function isHopeless(request: QuotaRequest, start: number): boolean {
+    const ahead = waiters().filter((waiter) => waiter.start <= start)
+    const aheadTokens = ahead.reduce((sum, waiter) => sum + waiter.tokens, 0)
+    return ahead.length > 0 && Math.max(clock.now(), bookedUntil) + aheadTokens * intervalMs > latestStart(request)
+  }
+
   return {
+    async refuseAtOnce(request: QuotaRequest, ahead: TurnsAhead): Promise<ProxyError | undefined> {
+      const hopeless =
+        outrunByTurnsAhead(request, ahead.turnsAhead, { intervalMs, burst: DEFAULT_BURST }, clock.now()) || isHopeless(request, startTagOf(request.flow))
+      if (!hopeless || !(await ahead.needsTurnOfItsOwn())) return undefined
+      return exhausted(request.flow)
+    },
     reserve(request: QuotaRequest): Promise<number> {
       const weight = shareOf(request.flow)
+      const start = startTagOf(request.flow)
+      if (isHopeless(request, start)) return Promise.reject(exhausted(request.flow))
       let flow = flows.get(request.flow)
       if (flow === undefined) flows.set(request.flow, (flow = { finish: virtualTime, waiting: [] }))
-      const start = Math.max(virtualTime, flow.finish)
       const finish = start + request.tokens / weight
-      // The work ahead in fair order, at the configured rate: a turn that comes after the deadline is refused now.
-      // Without a queue the store answers at once (a refusal too); with one, the burst is spent and the rate rules.
-      const ahead = waiters().filter((waiter) => waiter.start <= start)
-      const aheadTokens = ahead.reduce((sum, waiter) => sum + waiter.tokens, 0)
-      if (ahead.length > 0 && Math.max(clock.now(), bookedUntil) + aheadTokens * intervalMs > latestStart(request)) {
-        return Promise.reject(exhausted(request.flow))
-      }
       return new Promise<number>((resolve, reject) => {
         const waiter: Waiter = { ...request, start, finish, enqueuedAt: clock.now(), resolve, reject, timer: undefined! }
         // A request still waiting when its calls could no longer run in time gives its place back.

@@ -1,4 +1,5 @@
 import type { Clock } from '../deadline.ts'
+import type { ProxyError } from '../errors.ts'
 
 export type Reservation = { granted: true; waitMs: number } | { granted: false; retryAfterMs: number }
 
@@ -9,6 +10,12 @@ export type Reservation = { granted: true; waitMs: number } | { granted: false; 
 export interface FairQuota {
   /** Waits for the request's turn and its slot; resolves with the wait in ms, or rejects with E_QUOTA_EXHAUSTED. */
   reserve(request: QuotaRequest): Promise<number>
+  /**
+   * The refusal before queueing (docs/consistency.md#sharing-the-quota): E_QUOTA_EXHAUSTED, counted, when the
+   * request's turn cannot come in time and `needsTurnOfItsOwn` (asked only then) says nothing else would carry it;
+   * otherwise undefined. Books and queues nothing.
+   */
+  refuseAtOnce(request: QuotaRequest, ahead: TurnsAhead): Promise<ProxyError | undefined>
   /**
    * A cycle's batch is known only at its grant: its cost moves from the flow that waited for it to the flows of
    * its patches, in proportion to their patches.
@@ -30,6 +37,26 @@ export interface QuotaStore {
   book(tokens: number, maxWaitMs: number): Promise<Reservation>
   /** AiFi answered 503 or 429: nothing more goes out for `ms`. */
   pause(ms: number): Promise<void>
+}
+
+/** What the caller of `refuseAtOnce` knows that the quota may not have heard of yet. */
+export interface TurnsAhead {
+  /**
+   * Turns of the request's flow this process will ask for before it, not all asked for yet: patches queued here
+   * for sessions whose cycle has not been granted, one per session.
+   */
+  turnsAhead: number
+  /** Whether the request needs a turn of its own, rather than riding in a batch already queued. */
+  needsTurnOfItsOwn(): Promise<boolean>
+}
+
+/**
+ * Whether the turns ahead of a request, at the request's cost each, already take every call AiFi's rate allows
+ * before its latest start, the burst included: then its own turn cannot come in time, whatever else waits.
+ */
+export function outrunByTurnsAhead(request: QuotaRequest, turnsAhead: number, rate: { intervalMs: number; burst: number }, now: number): boolean {
+  const callsAhead = turnsAhead * request.tokens
+  return (callsAhead - rate.burst) * rate.intervalMs > latestStart(request, rate.intervalMs) - now
 }
 
 /** One wait for AiFi calls: whose (its flow), how many, and until when it is worth anything. */

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto'
 import type { RedisClientType } from 'redis'
 import { coordinationUnavailable, ProxyError } from '../errors.ts'
 import { DEFAULT_BURST } from './gcra.ts'
-import { latestStart, type FairQuota, type FairQuotaDeps, type QuotaRequest } from './quota.ts'
-import { CANCEL, CHARGE, ENQUEUE, GRANT, PAUSE, scheduleChannel, scheduleKeys } from './redis-schedule-scripts.ts'
+import { latestStart, outrunByTurnsAhead, type FairQuota, type FairQuotaDeps, type QuotaRequest } from './quota.ts'
+import { CANCEL, CHARGE, ENQUEUE, GRANT, PAUSE, PEEK, scheduleChannel, scheduleKeys } from './redis-schedule-scripts.ts'
 
 /**
  * How long a replica's requests stay in the schedule after it last called: a replica that dies holds no grant
@@ -49,7 +49,8 @@ export function createRedisFairQuota(options: RedisQuotaOptions, deps: FairQuota
   const { client, replicaId } = options
   const { clock, shareOf, observe } = deps
   const intervalMs = 1000 / options.ratePerSecond
-  const toleranceMs = Math.max(0, (options.burst ?? DEFAULT_BURST) - 1) * intervalMs
+  const burst = options.burst ?? DEFAULT_BURST
+  const toleranceMs = Math.max(0, burst - 1) * intervalMs
   const base = `${options.keyPrefix ?? 'aifi-merge-proxy:quota:'}{${createHash('sha256').update(options.aifiOrigin).digest('base64url')}}`
   const keys = scheduleKeys(base)
   const channel = scheduleChannel(base, replicaId)
@@ -136,6 +137,23 @@ export function createRedisFairQuota(options: RedisQuotaOptions, deps: FairQuota
   }
 
   return {
+    async refuseAtOnce(request, ahead) {
+      const latestStartAt = latestStart(request, intervalMs)
+      // This replica's own turns ahead, not all in the schedule yet, are judged here without a round trip: in a
+      // flood they are what Redis has not heard of.
+      if (outrunByTurnsAhead(request, ahead.turnsAhead, { intervalMs, burst }, clock.now())) {
+        return (await ahead.needsTurnOfItsOwn()) ? exhausted(request.flow, ahead.turnsAhead * request.tokens * intervalMs) : undefined
+      }
+      // With nothing of this replica's waiting in the schedule, the quota is not known to be short here: the
+      // enqueue alone judges, and an uncontended patch pays no extra round trip.
+      if (waiters.size === 0) return undefined
+      const asked = [request.flow, shareOf(request.flow), request.tokens, Math.max(0, latestStartAt - clock.now())]
+      const [outcome, ms] = (await run(PEEK, ['', ...asked])) as [number, number]
+      // As in reserve: a turn expected after the latest start by this process's clock is as hopeless.
+      const hopeless = outcome === REFUSED || clock.now() + ms > latestStartAt
+      if (!hopeless || !(await ahead.needsTurnOfItsOwn())) return undefined
+      return exhausted(request.flow, ms)
+    },
     async reserve(request: QuotaRequest): Promise<number> {
       const id = `${replicaId}#${++requests}`
       const enqueuedAt = clock.now()

@@ -60,12 +60,11 @@ local function tell(id, request, message)
 end`
 
 /**
- * Queues a request in fair order, or refuses it when its turn, after the live requests ahead of it, would come
- * after its latest start. A request with nothing live ahead of it and its slot free now is granted at once.
- * ARGV[6..10]: id, flow, weight, tokens, most ms it may wait. Returns {1, expected wait ms} when queued, {2, 0}
- * when granted, or {0, retry-after ms from its flow's backlog} when refused.
+ * What ENQUEUE and PEEK judge a request by: its start tag, the live requests ahead of it in fair order, and its
+ * wait for a slot after them. One whose wait passes the most it may wait is refused: {0, retry-after ms from its
+ * flow's backlog}. ARGV[6..10]: id, flow, weight, tokens, most ms it may wait.
  */
-export const ENQUEUE = `${PRELUDE}
+const JUDGE = `
 local id, flow, weight, tokens, maxWait = ARGV[6], ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
 local start = math.max(virtualTime, tonumber(redis.call('HGET', finishKey, flow)) or 0)
 local ahead, backlog, weights = 0, 0, { [flow] = weight }
@@ -82,7 +81,14 @@ if wait > maxWait then
   local totalWeight = 0
   for _, each in pairs(weights) do totalWeight = totalWeight + each end
   return {0, math.ceil(backlog * interval * totalWeight / weight)}
-end
+end`
+
+/**
+ * Queues a request in fair order, or refuses it (JUDGE) when its turn, after the live requests ahead of it, would
+ * come after its latest start. A request with nothing live ahead of it and its slot free now is granted at once.
+ * Returns {1, expected wait ms} when queued, {2, 0} when granted, or JUDGE's refusal.
+ */
+export const ENQUEUE = `${PRELUDE}${JUDGE}
 redis.call('HSET', finishKey, flow, num(start + tokens / weight))
 for _, key in ipairs({ waitingKey, requestsKey, finishKey, virtualTimeKey, replicasKey, answersKey }) do
   redis.call('PEXPIRE', key, ${RETENTION_MS})
@@ -95,6 +101,13 @@ if ahead == 0 and wait == 0 then
 end
 save(id, { flow = flow, weight = weight, tokens = tokens, start = start, finish = start + tokens / weight,
   latestStart = now + maxWait, replica = replica })
+return {1, math.ceil(wait)}`
+
+/**
+ * How ENQUEUE would answer the request now, with nothing queued or booked: {1, expected wait ms}, or JUDGE's
+ * refusal. The id (ARGV[6]) is not used.
+ */
+export const PEEK = `${PRELUDE}${JUDGE}
 return {1, math.ceil(wait)}`
 
 /**

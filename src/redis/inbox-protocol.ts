@@ -169,5 +169,8 @@ return 1`
 /** The quota answered: the session's turn KEYS[1] is no longer held for it. */
 export const HAND_BACK_TURN = `return redis.call('DEL', KEYS[1])`
 
+/** 1 when a patch waits in the session's queue KEYS[1], else 0. */
+export const HAS_QUEUED = `return redis.call('EXISTS', KEYS[1])`
+
 /** The states of the patches KEYS (one session's): a settlement is a JSON object, anything else is not one yet. */
 export const KEPT = `return redis.call('MGET', unpack(KEYS))`

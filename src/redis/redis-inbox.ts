@@ -5,7 +5,7 @@ import type { Settlements } from '../coordinator/patch-record.ts'
 import type { Settlement } from '../coordinator/settlement.ts'
 import type { Clock } from '../deadline.ts'
 import { coordinationUnavailable } from '../errors.ts'
-import { decodeEntry, encodeEntry, HAND_BACK_TURN, HOLD_TURN, inboxKeys, KEPT, MARK_WRITTEN, PUSH, SETTLE, TAKE, WITHDRAW } from './inbox-protocol.ts'
+import { decodeEntry, encodeEntry, HAND_BACK_TURN, HAS_QUEUED, HOLD_TURN, inboxKeys, KEPT, MARK_WRITTEN, PUSH, SETTLE, TAKE, WITHDRAW } from './inbox-protocol.ts'
 import { decodeMessage, decodeStored, encodeBatch } from './inbox-settlements.ts'
 import type { RedisLease } from './redis-lock.ts'
 
@@ -114,6 +114,14 @@ export function createRedisInbox(options: RedisInboxOptions): Inbox<RedisLease> 
       if (reply === 2) return { kind: 'held' }
       if (reply === -1) return { kind: 'gone' }
       return { kind: 'settled', settlement: decodeStored(reply as string) }
+    },
+
+    async hasQueued(sessionId) {
+      try {
+        return (await run(HAS_QUEUED, [keys.of(sessionId).queue], [])) === 1
+      } catch (error) {
+        throw coordinationUnavailable("the session's inbox cannot be read", error)
+      }
     },
 
     async keptSettlements(records) {
