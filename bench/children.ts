@@ -150,6 +150,15 @@ export async function startProxyProcess(dist: string, env: Record<string, string
   return { child, url }
 }
 
+/** bench/bare-refuser.ts: what answering a flood at once costs this machine before the proxy does anything. */
+export async function startBareRefuser(): Promise<ProxyProcess> {
+  const port = await findFreePort()
+  const child = spawnNode('bare', ['--import', 'tsx', 'bench/bare-refuser.ts', String(port)])
+  const url = `http://127.0.0.1:${port}`
+  await waitFor(child, 'the bare refuser', pollHealthz(url))
+  return { child, url }
+}
+
 async function pollHealthz(url: string): Promise<void> {
   for (;;) {
     const healthy = await fetch(`${url}/healthz`).then((response) => response.ok, () => false)

@@ -1,4 +1,4 @@
-import { runJsonChild, startRedisServer, stop, type ProxyProcess, type RedisServerProcess, type StartProxy } from './children.ts'
+import { runJsonChild, startBareRefuser, startRedisServer, stop, type ProxyProcess, type RedisServerProcess, type StartProxy } from './children.ts'
 import type { FloodRun, FloodSpec } from './flood-refusals-spec.ts'
 import { AIFI_RPS } from './rate-limit.ts'
 import type { SimControl } from './sim-control.ts'
@@ -28,6 +28,8 @@ export interface FloodRefusalsResult {
   warmupPatches: number
   recoveryMs: number
   replicas: number
+  /** The same flood against bench/bare-refuser.ts: what the machine takes to answer it before the proxy does anything. */
+  floor: FloodRun
   one: FloodRun
   three: FloodRun
 }
@@ -40,6 +42,8 @@ export async function measureFloodRefusals(startProxy: StartProxy, simulatorUrl:
   await sim.setRateLimit(AIFI_RPS)
   let redis: RedisServerProcess | undefined
   try {
+    console.error('bench: 9. flood refusals on a bare server that answers every patch 503 at once (the floor)')
+    const floor = await runFlood([await startBareRefuser()], spec)
     console.error('bench: 9. flood refusals on one process')
     const one = await runFlood([await startProxy(env)], spec)
     redis = await startRedisServer()
@@ -54,6 +58,7 @@ export async function measureFloodRefusals(startProxy: StartProxy, simulatorUrl:
       warmupPatches: WARMUP_PATCHES,
       recoveryMs: RECOVERY_MS,
       replicas: FLOOD_REPLICAS,
+      floor,
       one,
       three,
     }

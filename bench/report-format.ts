@@ -16,7 +16,9 @@ export function rule(columns: number): string {
   return row(...Array<string>(columns).fill('---'))
 }
 
-export function ms(value: number): string {
+/** A duration in ms; none (NaN, which a child's JSON brings as null) is a dash. */
+export function ms(value: number | null): string {
+  if (value === null || Number.isNaN(value)) return '–'
   return value < 10 ? value.toFixed(2) : value < 100 ? value.toFixed(1) : value.toFixed(0)
 }
 

@@ -111,11 +111,17 @@ export class ProxyError extends Error {
     options: ProxyErrorOptions = {},
   ) {
     const entry: CatalogueEntry = catalogue[type]
+    const isRefusal = entry.status < 500 || entry.refusal === true || options.refusal === true
+    // A refusal is answered and logged without its stack (http/error-handler.ts), and under a flood most answers
+    // are refusals: capturing a stack nobody reads was a good part of each one's cost.
+    const stackTraceLimit = Error.stackTraceLimit
+    if (isRefusal) Error.stackTraceLimit = 0
     super(options.message ?? entry.message, { cause: options.cause })
+    Error.stackTraceLimit = stackTraceLimit
     this.statusCode = entry.status
     this.errors = options.errors ?? []
     const retryAfterSeconds = options.retryAfterSeconds ?? entry.retryAfterSeconds
-    this.isRefusal = entry.status < 500 || entry.refusal === true || options.refusal === true
+    this.isRefusal = isRefusal
     this.headers = {
       ...entry.headers,
       ...(retryAfterSeconds === undefined ? {} : { 'retry-after': String(retryAfterSeconds) }),
