@@ -59,15 +59,6 @@ export function createDrainer<Lease extends LockLease>(deps: DrainerDeps<Lease>)
     }
   }
 
-  /** Sessions with a patch of the flow here still before its cycle's grant: each waits for a turn of the quota. */
-  function turnsAwaited(flow: string): number {
-    let turns = 0
-    for (const sessionId of waiting.sessions()) {
-      if (waiting.ofSession(sessionId).some((waiter) => waiter.record.flow === flow && (waiter.state === 'pushing' || waiter.state === 'queued'))) turns++
-    }
-    return turns
-  }
-
   /** The oldest patch of this process's still waiting for some holder to serve it. */
   const headOf = (sessionId: string) => waiting.ofSession(sessionId).find((waiter) => waiter.state === 'queued' || waiter.state === 'taken')
 
@@ -161,7 +152,7 @@ export function createDrainer<Lease extends LockLease>(deps: DrainerDeps<Lease>)
       if (waiting.ofSession(record.sessionId).length === 0) {
         const request = { flow: record.flow, tokens: 2, deadlineAt: record.deadlineAt }
         const needsTurnOfItsOwn = async () => !(await inbox.hasQueued(record.sessionId))
-        const refusal = await quota.refuseAtOnce(request, { turnsAhead: turnsAwaited(record.flow), needsTurnOfItsOwn })
+        const refusal = await quota.refuseAtOnce(request, { turnsAhead: waiting.turnsAwaited(record.flow), needsTurnOfItsOwn })
         if (refusal !== undefined) throw refusal
       }
       const { waiter, answer } = waiting.add(record, local)

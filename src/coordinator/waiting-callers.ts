@@ -73,6 +73,14 @@ export function createWaitingCallers() {
     /** This process's waiting patches of the session, in arrival order: the live list, to read before any await. */
     ofSession: (sessionId: string): readonly Waiter[] => bySession.get(sessionId) ?? [],
     sessions: (): string[] => [...bySession.keys()],
+    /** Sessions with a patch of the flow here still before its cycle's grant: each waits for a turn of the quota. */
+    turnsAwaited(flow: string): number {
+      let turns = 0
+      for (const queue of bySession.values()) {
+        if (queue.some((waiter) => waiter.record.flow === flow && (waiter.state === 'pushing' || waiter.state === 'queued'))) turns++
+      }
+      return turns
+    },
     /** Resolves at the next change to this process's patches of the session: one added, answered, or moved on. */
     nextChange(sessionId: string): Promise<void> {
       return new Promise((resolve) => listeners.set(sessionId, (listeners.get(sessionId) ?? new Set()).add(resolve)))

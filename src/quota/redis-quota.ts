@@ -2,8 +2,10 @@ import { createHash } from 'node:crypto'
 import type { RedisClientType } from 'redis'
 import { coordinationUnavailable, ProxyError } from '../errors.ts'
 import { DEFAULT_BURST } from './gcra.ts'
+import { createPump } from './pump.ts'
 import { latestStart, outrunByTurnsAhead, type FairQuota, type FairQuotaDeps, type QuotaRequest } from './quota.ts'
-import { CANCEL, CHARGE, ENQUEUE, GRANT, PAUSE, PEEK, scheduleChannel, scheduleKeys } from './redis-schedule-scripts.ts'
+import { ENQUEUE, GRANT, PEEK, scheduleChannel, scheduleKeys } from './redis-schedule-scripts.ts'
+import { CANCEL, CHARGE, PAUSE } from './redis-schedule-upkeep.ts'
 
 /**
  * How long a replica's requests stay in the schedule after it last called: a replica that dies holds no grant
@@ -58,9 +60,6 @@ export function createRedisFairQuota(options: RedisQuotaOptions, deps: FairQuota
   const common = [scheduleChannel(base, ''), intervalMs, toleranceMs, SCHEDULE_LEASE_MS, replicaId]
   const waiters = new Map<string, LocalWaiter>()
   let requests = 0
-  let pumping = false
-  let closed = false
-  let wakePump: (() => void) | undefined
 
   async function run(script: string, args: Array<string | number>): Promise<unknown> {
     try {
@@ -96,37 +95,18 @@ export function createRedisFairQuota(options: RedisQuotaOptions, deps: FairQuota
   }
 
   /** While requests of this replica wait, calls the schedule each time a slot comes due (and renews the lease). */
-  async function pump(): Promise<void> {
-    if (pumping) return
-    pumping = true
+  const pump = createPump(async () => {
+    if (waiters.size === 0) return undefined
     try {
-      while (waiters.size > 0 && !closed) {
-        let nextSlotMs: number
-        try {
-          const [wake, ...answers] = (await run(GRANT, [])) as [number, ...string[]]
-          answers.forEach(onMessage)
-          nextSlotMs = wake
-        } catch (error) {
-          abandonAll(error)
-          return
-        }
-        // -1: nothing waits in Redis, though this process still has waiters: their answers are on their way.
-        await sleep(Math.min(nextSlotMs < 0 ? intervalMs : nextSlotMs, SCHEDULE_LEASE_MS / 4))
-      }
-    } finally {
-      pumping = false
+      const [nextSlotMs, ...answers] = (await run(GRANT, [])) as [number, ...string[]]
+      answers.forEach(onMessage)
+      // -1: nothing waits in Redis, though this process still has waiters: their answers are on their way.
+      return Math.min(nextSlotMs < 0 ? intervalMs : nextSlotMs, SCHEDULE_LEASE_MS / 4)
+    } catch (error) {
+      abandonAll(error)
+      return undefined
     }
-  }
-
-  function sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms)
-      wakePump = () => {
-        clearTimeout(timer)
-        resolve()
-      }
-    })
-  }
+  })
 
   /** Answers every waiter of this process with `error`, and takes their requests out of the schedule if it can. */
   function abandonAll(error: unknown): void {
@@ -139,20 +119,18 @@ export function createRedisFairQuota(options: RedisQuotaOptions, deps: FairQuota
   return {
     async refuseAtOnce(request, ahead) {
       const latestStartAt = latestStart(request, intervalMs)
-      // This replica's own turns ahead, not all in the schedule yet, are judged here without a round trip: in a
-      // flood they are what Redis has not heard of.
-      if (outrunByTurnsAhead(request, ahead.turnsAhead, { intervalMs, burst }, clock.now())) {
-        return (await ahead.needsTurnOfItsOwn()) ? exhausted(request.flow, ahead.turnsAhead * request.tokens * intervalMs) : undefined
+      // This replica's own turns ahead are judged without a round trip: in a flood, they are what Redis has not
+      // heard of yet. The schedule is asked only while this replica has requests waiting in it, so an
+      // uncontended patch pays no round trip; a turn it expects after the latest start by this process's clock
+      // is as hopeless as its refusal (as in reserve).
+      let retryAfterMs: number | undefined
+      if (outrunByTurnsAhead(request, ahead.turnsAhead, { intervalMs, burst }, clock.now())) retryAfterMs = ahead.turnsAhead * request.tokens * intervalMs
+      else if (waiters.size > 0) {
+        const asked = [request.flow, shareOf(request.flow), request.tokens, Math.max(0, latestStartAt - clock.now())]
+        const [outcome, ms] = (await run(PEEK, ['', ...asked])) as [number, number]
+        if (outcome === REFUSED || clock.now() + ms > latestStartAt) retryAfterMs = ms
       }
-      // With nothing of this replica's waiting in the schedule, the quota is not known to be short here: the
-      // enqueue alone judges, and an uncontended patch pays no extra round trip.
-      if (waiters.size === 0) return undefined
-      const asked = [request.flow, shareOf(request.flow), request.tokens, Math.max(0, latestStartAt - clock.now())]
-      const [outcome, ms] = (await run(PEEK, ['', ...asked])) as [number, number]
-      // As in reserve: a turn expected after the latest start by this process's clock is as hopeless.
-      const hopeless = outcome === REFUSED || clock.now() + ms > latestStartAt
-      if (!hopeless || !(await ahead.needsTurnOfItsOwn())) return undefined
-      return exhausted(request.flow, ms)
+      return retryAfterMs !== undefined && (await ahead.needsTurnOfItsOwn()) ? exhausted(request.flow, retryAfterMs) : undefined
     },
     async reserve(request: QuotaRequest): Promise<number> {
       const id = `${replicaId}#${++requests}`
@@ -196,7 +174,7 @@ export function createRedisFairQuota(options: RedisQuotaOptions, deps: FairQuota
           clearTimeout(waiter.timer)
           waiter.timer = setTimeout(giveUp, Math.max(0, latestStartAt + (clock.now() - enqueuedAt) - clock.now()))
         }
-        void pump()
+        void pump.start()
       }
       return answer
     },
@@ -208,8 +186,7 @@ export function createRedisFairQuota(options: RedisQuotaOptions, deps: FairQuota
     onCoordinationFault: () => abandonAll(coordinationUnavailable('the shared AiFi quota was cut off')),
     listen: () => options.subscribe(channel, onMessage).then(() => {}),
     close() {
-      closed = true
-      wakePump?.()
+      pump.stop()
       for (const waiter of waiters.values()) clearTimeout(waiter.timer)
       void Promise.resolve()
         .then(() => options.unsubscribe(channel, onMessage))
