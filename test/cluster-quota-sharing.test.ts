@@ -5,7 +5,7 @@ import type { RedisClientType } from 'redis'
 import { systemClock } from '../src/deadline.ts'
 import { createRedisFairQuota } from '../src/quota/redis-quota.ts'
 import { startSimulator, type Simulator } from '../src/simulator/simulator.ts'
-import { assertFloodRefusedAtOnce, assertRefusesBeforeQueueing, assertWaiterGivesPlaceBack } from './quota-checks.ts'
+import { assertFloodRefusedAtOnce, assertRefusesBeforeQueueing, assertWaiterGivesPlaceBack, flowMetric } from './quota-checks.ts'
 import { patchSession, SESSIONS, startTestApp, until, upstreamCalls } from './helper.ts'
 import { connectSecondClient, connectTestRedis, createRedisCoordination, redisAndSimulator, startReplicaProcess, type ServerProcess } from './cluster-helper.ts'
 
@@ -172,6 +172,37 @@ test('a flood over three replicas is refused at once with E_QUOTA_EXHAUSTED, and
   // one refused before it queued leaves nothing (without the check, every refusal left one).
   const withdrawn = await countWithdrawnEntries(redis, coordination.prefix)
   assert.ok(withdrawn < refused.length / 4, `${withdrawn} of ${refused.length} refused patches were queued first`)
+})
+
+test('a patch whose own turn would come too late still rides in the batch another replica has queued for its session', async (t) => {
+  const setup = await redisAndSimulator(t)
+  if (setup === undefined) return
+  const { redis, simulator } = setup
+  // Five calls a second: the burst serves two cycles at once, then a cycle comes every 400 ms.
+  const coordination = await createRedisCoordination(t, redis, { maxRps: 5 })
+  const a = await startTestApp(t, { simulator, coordination, env: { AIFI_MAX_RPS: '5', REQUEST_DEADLINE_MS: '6000' } })
+  const b = await startTestApp(t, { simulator, coordination, env: { AIFI_MAX_RPS: '5', REQUEST_DEADLINE_MS: '2000' } })
+  await coordination.listening?.()
+  const fresh = (count: number) => Array.from({ length: count }, () => simulator.createSession({}).sessionId!)
+  const shared = simulator.createSession({}).sessionId!
+  // B's own four cycles: two served at once, two waiting in the schedule (to about 0.8 s), so B asks the schedule.
+  const others = fresh(4).map((id) => patchSession(b.app, id, { metadata: { b: true } }))
+  await until(async () => (await flowMetric(b.app, 'flow_waiting', 'tester')) >= 1)
+  // A's patch of the shared session queues next (its cycle at about 1.2 s), then six more cycles (to about 3.6 s).
+  const held = patchSession(a.app, shared, { metadata: { a: true } })
+  await until(async () => (await redis.exists(coordination.queueKey(shared))) === 1)
+  others.push(...fresh(6).map((id) => patchSession(a.app, id, { metadata: { a: true } })))
+  await until(async () => (await flowMetric(a.app, 'flow_waiting', 'tester')) >= 6)
+
+  // B's patch may wait 2 s: a cycle of its own would come after all of these, too late. A's queued batch comes in time.
+  const rider = await patchSession(b.app, shared, { metadata: { rider: true } })
+  assert.equal(rider.statusCode, 200, rider.body)
+  assert.equal((await held).statusCode, 200)
+  const metadata = simulator.getSession(shared)!.metadata as { a?: boolean; rider?: boolean }
+  assert.deepEqual([metadata.a, metadata.rider], [true, true])
+  const writes = simulator.counters().log.filter((entry) => entry.method === 'PATCH' && entry.url.includes(shared))
+  assert.equal(writes.length, 1, 'one write carried both')
+  await Promise.all(others)
 })
 
 test('a patch whose wait for the quota outlasts LOCK_WAIT_MS is still taken and written once its grant comes', async (t) => {

@@ -5,6 +5,13 @@ import type { FairQuota } from '../src/quota/quota.ts'
 import type { Simulator } from '../src/simulator/simulator.ts'
 import { patchSession, until } from './helper.ts'
 
+/** A per-flow metric of the app's /metrics, 0 while the flow has none. */
+export async function flowMetric(app: FastifyInstance, metric: string, flow: string): Promise<number> {
+  const text = (await app.inject('/metrics')).body
+  const match = new RegExp(`^aifi_proxy_${metric}\\{flow="${flow}"\\} (\\S+)$`, 'm').exec(text)
+  return match === null ? 0 : Number(match[1])
+}
+
 /**
  * The give-back check shared by the one-process scheduler and the cluster's schedule, on a quota of 20 calls a
  * second with a burst of one: a1 takes the burst. a2's turn cannot come before its deadline, so it leaves at once

@@ -4,19 +4,13 @@ import type { FastifyInstance } from 'fastify'
 import { systemClock } from '../src/deadline.ts'
 import { createFairQuota } from '../src/quota/fair-quota.ts'
 import { createMemoryQuota } from '../src/quota/memory-quota.ts'
-import { assertFloodRefusedAtOnce, assertRefusesBeforeQueueing, assertWaiterGivesPlaceBack } from './quota-checks.ts'
+import { assertFloodRefusedAtOnce, assertRefusesBeforeQueueing, assertWaiterGivesPlaceBack, flowMetric } from './quota-checks.ts'
 import { configRefusal, patchSession, startTestApp, until } from './helper.ts'
 
 // AiFi's one quota shared by callers in weighted fair order (docs/consistency.md#sharing-the-quota).
 
 const KEYS = 'checkout:checkout-key,backfill:backfill-key'
 const as = (name: string) => ({ headers: { authorization: `Bearer ${name}-key` } })
-
-async function flowMetric(app: FastifyInstance, metric: string, flow: string): Promise<number> {
-  const text = (await app.inject('/metrics')).body
-  const match = new RegExp(`^aifi_proxy_${metric}\\{flow="${flow}"\\} (\\S+)$`, 'm').exec(text)
-  return match === null ? 0 : Number(match[1])
-}
 
 test('CALLER_SHARES takes name:weight pairs of configured callers, and refuses anything else at start-up', async (t) => {
   const { config } = await startTestApp(t, { env: { PROXY_API_KEYS: KEYS, CALLER_SHARES: 'checkout:4, backfill:0.5' } })
