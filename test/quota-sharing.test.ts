@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import type { FastifyInstance } from 'fastify'
 import { systemClock } from '../src/deadline.ts'
 import { createFairQuota } from '../src/quota/fair-quota.ts'
 import { createMemoryQuota } from '../src/quota/memory-quota.ts'
