@@ -41,6 +41,14 @@ async function countWithdrawnEntries(redis: RedisClientType, prefix: string): Pr
   return withdrawn
 }
 
+/** Redis, the simulator and the cluster's quota at four calls a second, for patches with a 200 ms turn and 5 s to live. */
+async function fourCallsASecond(t: TestContext) {
+  const setup = await redisAndSimulator(t)
+  if (setup === undefined) return undefined
+  const coordination = await createRedisCoordination(t, setup.redis, { maxRps: 4 })
+  return { ...setup, coordination, env: { AIFI_MAX_RPS: '4', LOCK_WAIT_MS: '200', REQUEST_DEADLINE_MS: '5000' } }
+}
+
 async function startReplicas(t: TestContext, simulator: Simulator, count: number, env: Record<string, string>): Promise<ServerProcess[]> {
   return Promise.all(Array.from({ length: count }, () => startReplicaProcess(t, simulator, { PROXY_API_KEYS: KEYS, ...env })))
 }
@@ -206,13 +214,11 @@ test('a patch whose own turn would come too late still rides in the batch anothe
 })
 
 test('a patch whose wait for the quota outlasts LOCK_WAIT_MS is still taken and written once its grant comes', async (t) => {
-  const setup = await redisAndSimulator(t)
+  const setup = await fourCallsASecond(t)
   if (setup === undefined) return
-  const { redis, simulator } = setup
-  // Four calls a second: the burst serves the first two cycles at once, the last two wait 0.5 s and 1 s for theirs,
-  // well past their turn's 200 ms, though the session's turn was theirs all along.
-  const coordination = await createRedisCoordination(t, redis, { maxRps: 4 })
-  const env = { AIFI_MAX_RPS: '4', LOCK_WAIT_MS: '200', REQUEST_DEADLINE_MS: '5000' }
+  const { simulator, coordination, env } = setup
+  // The burst serves the first two cycles at once, the last two wait 0.5 s and 1 s for theirs, well past their
+  // turn's 200 ms, though the session's turn was theirs all along.
   const { app } = await startTestApp(t, { simulator, coordination, env })
   await coordination.listening?.()
   const sessions = Array.from({ length: 4 }, () => simulator.createSession({}).sessionId!)
@@ -228,12 +234,10 @@ test('a patch whose wait for the quota outlasts LOCK_WAIT_MS is still taken and 
 })
 
 test('a patch queued behind another replica’s wait for the quota waits with it past LOCK_WAIT_MS, and its replica then asks the quota for nothing', async (t) => {
-  const setup = await redisAndSimulator(t)
+  const setup = await fourCallsASecond(t)
   if (setup === undefined) return
-  const { redis, simulator } = setup
-  const coordination = await createRedisCoordination(t, redis, { maxRps: 4 })
+  const { redis, simulator, coordination, env } = setup
   // The holder's cycle waits about 0.5 s for its slot, well past the other replica's patch's 200 ms turn.
-  const env = { AIFI_MAX_RPS: '4', LOCK_WAIT_MS: '200', REQUEST_DEADLINE_MS: '5000' }
   const id = simulator.createSession({}).sessionId!
   // The other replica's lock tells the test when it hands the session's turn back.
   const { lock } = coordination
@@ -249,10 +253,8 @@ test('a patch queued behind another replica’s wait for the quota waits with it
   const holder = await startTestApp(t, { simulator, coordination, env })
   const other = await startTestApp(t, { simulator, coordination, env, lock: otherLock })
   await coordination.listening?.()
-  const flowMetric = async (name: string) => {
-    const texts = await Promise.all([holder, other].map(async ({ app }) => (await app.inject('/metrics')).body))
-    return texts.reduce((sum, text) => sum + Number(new RegExp(`^aifi_proxy_${name}\\{flow="tester"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0), 0)
-  }
+  const bothReplicas = async (metric: string) =>
+    (await Promise.all([holder, other].map(({ app }) => flowMetric(app, metric, 'tester')))).reduce((sum, value) => sum + value, 0)
   // Two cycles spend the burst, so the holder's next cycle waits for its slot with the session's lock held.
   const warm = simulator.createSession({}).sessionId!
   for (const n of [1, 2]) assert.equal((await patchSession(holder.app, warm, { metadata: { n } })).statusCode, 200)
@@ -267,8 +269,8 @@ test('a patch queued behind another replica’s wait for the quota waits with it
 
   // The other replica's turn came after the write that answered it: it hands the turn back without a slot.
   await otherReleased
-  assert.equal(await flowMetric('flow_grants_total'), 3)
-  assert.equal(await flowMetric('flow_waiting'), 0)
+  assert.equal(await bothReplicas('flow_grants_total'), 3)
+  assert.equal(await bothReplicas('flow_waiting'), 0)
 })
 
 test('a wait that runs out while Redis stalls its enqueue is refused, not left to crash the process', async (t) => {

@@ -69,6 +69,9 @@ export function createRedisFairQuota(options: RedisQuotaOptions, deps: FairQuota
     }
   }
 
+  /** What JUDGE reads (ENQUEUE's and PEEK's ARGV[6..10]): the request's id, flow, weight, tokens, most ms it may wait. */
+  const judged = (id: string, request: QuotaRequest, maxWaitMs: number) => [id, request.flow, shareOf(request.flow), request.tokens, maxWaitMs]
+
   function exhausted(flow: string, retryAfterMs: number): ProxyError {
     observe?.refused(flow)
     return new ProxyError('E_QUOTA_EXHAUSTED', { retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)) })
@@ -126,8 +129,7 @@ export function createRedisFairQuota(options: RedisQuotaOptions, deps: FairQuota
       let retryAfterMs: number | undefined
       if (outrunByTurnsAhead(request, ahead.turnsAhead, { intervalMs, burst }, clock.now())) retryAfterMs = ahead.turnsAhead * request.tokens * intervalMs
       else if (waiters.size > 0) {
-        const asked = [request.flow, shareOf(request.flow), request.tokens, Math.max(0, latestStartAt - clock.now())]
-        const [outcome, ms] = (await run(PEEK, ['', ...asked])) as [number, number]
+        const [outcome, ms] = (await run(PEEK, judged('', request, Math.max(0, latestStartAt - clock.now())))) as [number, number]
         if (outcome === REFUSED || clock.now() + ms > latestStartAt) retryAfterMs = ms
       }
       return retryAfterMs !== undefined && (await ahead.needsTurnOfItsOwn()) ? exhausted(request.flow, retryAfterMs) : undefined
@@ -152,7 +154,7 @@ export function createRedisFairQuota(options: RedisQuotaOptions, deps: FairQuota
       observe?.waiting(request.flow, 1)
       let enqueued: [number, number]
       try {
-        enqueued = (await run(ENQUEUE, [id, request.flow, shareOf(request.flow), request.tokens, maxWaitMs])) as [number, number]
+        enqueued = (await run(ENQUEUE, judged(id, request, maxWaitMs))) as [number, number]
       } catch (error) {
         settle(id, { error })
         return answer
@@ -168,11 +170,12 @@ export function createRedisFairQuota(options: RedisQuotaOptions, deps: FairQuota
       } else {
         // Redis counts the wait from when it heard of the request, up to a round trip later than it was sent, and
         // refuses it itself once that wait is over. Giving up earlier here would leave a slot it may still grant
-        // unused, and a caller refused late: this timer is only the backstop, a round trip after Redis's own.
+        // unused, and a caller refused late: this timer is only the backstop, the same wait counted from now, a
+        // round trip after Redis's own.
         const waiter = waiters.get(id)
         if (waiter !== undefined) {
           clearTimeout(waiter.timer)
-          waiter.timer = setTimeout(giveUp, Math.max(0, latestStartAt + (clock.now() - enqueuedAt) - clock.now()))
+          waiter.timer = setTimeout(giveUp, maxWaitMs)
         }
         void pump.start()
       }
