@@ -5,7 +5,7 @@ import { SESSIONS_PATH } from './load-spec.ts'
 import { describeRefusal } from './refusal.ts'
 import { createSimControl } from './sim-control.ts'
 
-// The flood-refusals load process: every connection opened first, an unmeasured flood, a pause for the quota to
+// The flood-refusals load process: every connection opened first, unmeasured floods, a pause for the quota to
 // refill, then the measured flood, every patch to a fresh session of its own, all sent at once and each timed from
 // its own send to its whole answer. Prints one FloodRun.
 
@@ -84,10 +84,10 @@ function summarize(answers: Answer[], connections: number, upstreamRequests: num
 
 async function main(): Promise<FloodRun> {
   try {
-    const warmupSessions = await sim.createSessions(spec.warmupPatches)
+    const warmupSessions = await sim.createSessions(spec.warmupFloods * spec.patches)
     const sessions = await sim.createSessions(spec.patches)
     await openConnections()
-    await flood(warmupSessions)
+    for (let n = 0; n < spec.warmupFloods; n++) await flood(warmupSessions.slice(n * spec.patches, (n + 1) * spec.patches))
     // Every warm-up patch is answered, so nothing waits for the quota any more: what is left is time to refill.
     await sleep(spec.recoveryMs)
     await sim.resetCounters()

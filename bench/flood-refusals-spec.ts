@@ -5,8 +5,12 @@ export interface FloodSpec {
   /** The simulator, where the load process makes its fresh sessions and resets and reads the counters. */
   simulatorUrl: string
   authorization: string
-  /** An unmeasured flood first, of this many patches to as many sessions: the refusal path runs warm after it. */
-  warmupPatches: number
+  /**
+   * Unmeasured floods first, this many, each of `patches` patches to as many sessions, one after another: the
+   * measured flood then meets the refusal path compiled by V8's optimizing tier, as in a proxy that has been up a
+   * while, not its first few hundred requests (one warm-up of 100 left it twice as slow).
+   */
+  warmupFloods: number
   /** After the warm-up's last answer, this long for the quota's burst and the simulator's bucket to refill. */
   recoveryMs: number
   /** The measured flood: this many patches to as many fresh sessions, all at once. */

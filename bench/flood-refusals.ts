@@ -12,8 +12,8 @@ import type { SimControl } from './sim-control.ts'
 export const FLOOD_LATENCY_MS = 20
 export const FLOOD_DEADLINE_MS = 1_000
 const FLOOD_PATCHES = 400
-/** A quarter of the flood, unmeasured: the refusal path's code is compiled and every connection used before. */
-const WARMUP_PATCHES = 100
+/** Unmeasured floods before the measured one: the refusal path is optimized and every connection used before. */
+const WARMUP_FLOODS = 2
 /** The proxy's burst refills in 200 ms (4 calls at 50 ms), the simulator's bucket of 20 in 1 s; 2 s leaves both full. */
 const RECOVERY_MS = 2_000
 const FLOOD_REPLICAS = 3
@@ -25,7 +25,7 @@ export interface FloodRefusalsResult {
   latencyMs: number
   deadlineMs: number
   patches: number
-  warmupPatches: number
+  warmupFloods: number
   recoveryMs: number
   replicas: number
   /** The same flood against bench/bare-refuser.ts: what the machine takes to answer it before the proxy does anything. */
@@ -36,7 +36,7 @@ export interface FloodRefusalsResult {
 
 export async function measureFloodRefusals(startProxy: StartProxy, simulatorUrl: string, authorization: string, sim: SimControl): Promise<FloodRefusalsResult> {
   const env = { AIFI_MAX_RPS: String(AIFI_RPS), REQUEST_DEADLINE_MS: String(FLOOD_DEADLINE_MS) }
-  const spec = { simulatorUrl, authorization, warmupPatches: WARMUP_PATCHES, recoveryMs: RECOVERY_MS, patches: FLOOD_PATCHES }
+  const spec = { simulatorUrl, authorization, warmupFloods: WARMUP_FLOODS, recoveryMs: RECOVERY_MS, patches: FLOOD_PATCHES }
   await sim.setLatency(FLOOD_LATENCY_MS)
   // AiFi's own limit at the proxy's: a proxy that sent above the quota would show as the simulator's 503s.
   await sim.setRateLimit(AIFI_RPS)
@@ -55,7 +55,7 @@ export async function measureFloodRefusals(startProxy: StartProxy, simulatorUrl:
       latencyMs: FLOOD_LATENCY_MS,
       deadlineMs: FLOOD_DEADLINE_MS,
       patches: FLOOD_PATCHES,
-      warmupPatches: WARMUP_PATCHES,
+      warmupFloods: WARMUP_FLOODS,
       recoveryMs: RECOVERY_MS,
       replicas: FLOOD_REPLICAS,
       floor,

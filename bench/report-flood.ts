@@ -37,7 +37,7 @@ export function renderFlood(result: FloodRefusalsResult): string[] {
       `REQUEST_DEADLINE_MS=${result.deadlineMs})`,
     '',
     `${result.patches} patches to ${result.patches} fresh sessions, all sent at once, each timed from its own send to its whole answer, over ` +
-      `connections opened beforehand; first an unmeasured flood of ${result.warmupPatches}, then ${result.recoveryMs / 1000} s for the quota to refill.`,
+      `connections opened beforehand; first ${result.warmupFloods} unmeasured floods of as many, then ${result.recoveryMs / 1000} s for the quota to refill.`,
     '',
     row('topology', 'connections open', 'accepted', 'slowest accepted', 'refused (503 E_QUOTA_EXHAUSTED)', 'refused: p50', 'p95', 'slowest', 'Retry-After',
       'other answers', 'AiFi requests', 'AiFi 503s'),

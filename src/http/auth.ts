@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { hash, timingSafeEqual } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import type { CallerKey } from '../config.ts'
 import type { Caller } from '../request-context.ts'
@@ -37,5 +37,5 @@ export function createAuthenticator(settings: AuthSettings): Authenticate {
 }
 
 function digest(secret: string): Buffer {
-  return createHash('sha256').update(secret).digest()
+  return hash('sha256', secret, 'buffer')
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { ProxyError, fieldError } from '../errors.ts'
 import { findForbiddenKey, isJsonNumber, isOutOfDoubleRange, parseJsonKeepingDigits } from '../merge/index.ts'
@@ -40,7 +40,7 @@ export function registerJsonBodyParser(app: FastifyInstance, bodyLimit: number):
   app.removeAllContentTypeParsers()
   app.addContentTypeParser(ACCEPTED_MEDIA_TYPES, { parseAs: 'buffer', bodyLimit }, (request, body, done) => {
     if (request.headers['idempotency-key'] !== undefined) {
-      request.bodyDigest = createHash('sha256').update(body as Buffer).digest('base64url')
+      request.bodyDigest = hash('sha256', body as Buffer, 'base64url')
     }
     let value: unknown
     try {

@@ -39,10 +39,11 @@ export function createFairQuota(store: QuotaStore, deps: FairQuotaDeps): FairQuo
 
   /** The flow's backlog spread over its share of the rate: when a new request of it could expect its turn. */
   function retryAfterSeconds(flowName: string): number {
-    const flow = flows.get(flowName)
-    const backlog = (flow?.waiting ?? []).reduce((sum, waiter) => sum + waiter.tokens, 0)
-    const active = new Set([...flows].filter(([, other]) => other.waiting.length > 0).map(([name]) => name)).add(flowName)
-    const totalShare = [...active].reduce((sum, name) => sum + shareOf(name), 0)
+    let backlog = 0
+    for (const waiter of flows.get(flowName)?.waiting ?? []) backlog += waiter.tokens
+    // The flows with requests waiting share the rate, and this one with them (a loop: it runs for every refusal).
+    let totalShare = shareOf(flowName)
+    for (const [name, other] of flows) if (name !== flowName && other.waiting.length > 0) totalShare += shareOf(name)
     return Math.max(1, Math.ceil((backlog * intervalMs * totalShare) / shareOf(flowName) / 1000))
   }
 

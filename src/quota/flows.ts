@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 
 /** Every forwarded token AiFi has not accepted yet: made-up tokens share this one flow, so they cannot multiply it. */
 export const UNVERIFIED_FLOW = 'forwarded:unverified'
@@ -13,7 +13,7 @@ export type Flows = ReturnType<typeof createFlows>
  */
 export function createFlows(mode: 'service' | 'forward') {
   const accepted = new Set<string>()
-  const digestOf = (authorization: string) => `forwarded:${createHash('sha256').update(authorization).digest('base64url').slice(0, 22)}`
+  const digestOf = (authorization: string) => `forwarded:${hash('sha256', authorization, 'base64url').slice(0, 22)}`
 
   return {
     of(caller: { name: string; authorization: string }): string {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 
 /**
  * A session's keys name it by a digest of its id, inside a hash tag (docs/operations.md#redis). Session ids are
@@ -7,5 +7,5 @@ import { createHash } from 'node:crypto'
  * Redis Cluster slot, as its scripts need.
  */
 export function sessionTag(sessionId: string): string {
-  return `{${createHash('sha256').update(sessionId).digest('base64url')}}`
+  return `{${hash('sha256', sessionId, 'base64url')}}`
 }
