@@ -5,9 +5,9 @@ import { SESSIONS_PATH } from './load-spec.ts'
 import { describeRefusal } from './refusal.ts'
 import { createSimControl } from './sim-control.ts'
 
-// The flood-refusals load process: every connection opened first, unmeasured floods, a pause for the quota to
-// refill, then the measured flood, every patch to a fresh session of its own, all sent at once and each timed from
-// its own send to its whole answer. Prints one FloodRun.
+// The flood-refusals load process: every connection opened first, unmeasured floods, then the measured floods, each
+// after a pause for the quota to refill. Every patch goes to a fresh session of its own; a flood's patches are all
+// sent at once, each timed from its own send to its whole answer. Prints one FloodRun per measured flood.
 
 const spec = JSON.parse(process.argv[2] ?? '') as FloodSpec
 const sim = createSimControl(spec.simulatorUrl)
@@ -82,20 +82,25 @@ function summarize(answers: Answer[], connections: number, upstreamRequests: num
   }
 }
 
-async function main(): Promise<FloodRun> {
+async function main(): Promise<FloodRun[]> {
   try {
     const warmupSessions = await sim.createSessions(spec.warmupFloods * spec.patches)
-    const sessions = await sim.createSessions(spec.patches)
+    const measuredSessions = await sim.createSessions(spec.measuredFloods * spec.patches)
     await openConnections()
-    for (let n = 0; n < spec.warmupFloods; n++) await flood(warmupSessions.slice(n * spec.patches, (n + 1) * spec.patches))
-    // Every warm-up patch is answered, so nothing waits for the quota any more: what is left is time to refill.
-    await sleep(spec.recoveryMs)
-    await sim.resetCounters()
-    const connections = pools.reduce((sum, pool) => sum + pool.stats.connected, 0)
-    const answers = await flood(sessions)
-    const counters = await sim.counters()
-    const upstreamRequests = Object.values(counters.requests).reduce((sum, count) => sum + count, 0)
-    return summarize(answers, connections, upstreamRequests, counters.rateLimited)
+    const floodOf = (sessions: string[], n: number) => flood(sessions.slice(n * spec.patches, (n + 1) * spec.patches))
+    for (let n = 0; n < spec.warmupFloods; n++) await floodOf(warmupSessions, n)
+    const runs: FloodRun[] = []
+    for (let n = 0; n < spec.measuredFloods; n++) {
+      // Every patch of the flood before is answered, so nothing waits for the quota any more: what is left is time to refill.
+      await sleep(spec.recoveryMs)
+      await sim.resetCounters()
+      const connections = pools.reduce((sum, pool) => sum + pool.stats.connected, 0)
+      const answers = await floodOf(measuredSessions, n)
+      const counters = await sim.counters()
+      const upstreamRequests = Object.values(counters.requests).reduce((sum, count) => sum + count, 0)
+      runs.push(summarize(answers, connections, upstreamRequests, counters.rateLimited))
+    }
+    return runs
   } finally {
     await Promise.all(pools.map((pool) => pool.destroy()))
   }

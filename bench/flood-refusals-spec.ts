@@ -11,10 +11,12 @@ export interface FloodSpec {
    * while, not its first few hundred requests (one warm-up of 100 left it twice as slow).
    */
   warmupFloods: number
-  /** After the warm-up's last answer, this long for the quota's burst and the simulator's bucket to refill. */
+  /** Before each measured flood, this long for the quota's burst and the simulator's bucket to refill. */
   recoveryMs: number
-  /** The measured flood: this many patches to as many fresh sessions, all at once. */
+  /** Each flood: this many patches to as many fresh sessions, all at once. */
   patches: number
+  /** Measured floods, one after another: one run on a shared 2-core machine is too noisy to judge by alone. */
+  measuredFloods: number
 }
 
 export interface FloodRun {

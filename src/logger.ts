@@ -43,8 +43,15 @@ export function createLogger(config: Pick<Config, 'logLevel'>, destination?: Des
     level: config.logLevel,
     // Secrets are censored by key name wherever they sit: the net under a future `log.info({ request })`.
     // Metadata values are kept out by never logging bodies: the audit line has paths only.
-    formatters: { log: censorSecrets, bindings: censorSecrets },
+    formatters: { log: censorSecrets },
     serializers: { err: (error: unknown) => serializeError(error) },
   }
-  return destination === undefined ? pino(options) : pino(options, destination)
+  const logger = destination === undefined ? pino(options) : pino(options, destination)
+  // pino applies a bindings formatter to the root logger only, so child bindings (fastify makes a child per
+  // request) are censored here; a child inherits this `child` from the root through its prototype.
+  const pinoChild = logger.child
+  logger.child = function (this: Logger, bindings, childOptions) {
+    return pinoChild.call(this, censorSecrets(bindings), childOptions)
+  } as Logger['child']
+  return logger
 }
