@@ -23,7 +23,10 @@ const RECOVERY_MS = 2_000
 const FLOOD_REPLICAS = 3
 /** Each topology is judged by the median of these: the slowest answer of one flood moves by ±30% from run to run. */
 const MEASURED_FLOODS = 3
-/** The load process works about 20 s on three replicas (sessions, connections, nine floods, three pauses); the rest is for a busy machine. */
+/**
+ * The load process works about 20 s on three replicas (sessions, connections, nine floods, three pauses); the rest
+ * is for a busy machine.
+ */
 const LOAD_BUDGET_MS = 60_000
 
 export interface FloodRefusalsResult {
