@@ -59,6 +59,15 @@ test('a request whose turn cannot come in time is refused before it queues, unle
   await assertRefusesBeforeQueueing(createFairQuota(createMemoryQuota(20), { clock: systemClock, shareOf: () => 1, intervalMs: 50 }))
 })
 
+test('the turns a process already awaits are weighed against its own store’s burst', async () => {
+  const quotaWithBurst = (burst: number) => createFairQuota(createMemoryQuota(20, { burst }), { clock: systemClock, shareOf: () => 1, intervalMs: 50 })
+  const dueSoon = () => ({ flow: 'a', tokens: 2, deadlineAt: Date.now() + 500 })
+  const nineTurnsAhead = { turnsAhead: 9, needsTurnOfItsOwn: async () => true }
+  // 400 ms to its latest start serve 8 calls at the rate plus the burst; nine turns ahead are 18 calls.
+  assert.equal((await quotaWithBurst(4).refuseAtOnce(dueSoon(), nineTurnsAhead))?.type, 'E_QUOTA_EXHAUSTED')
+  assert.equal(await quotaWithBurst(12).refuseAtOnce(dueSoon(), nineTurnsAhead), undefined)
+})
+
 test('forward mode: made-up tokens share one flow, so a caller AiFi accepts is served beside their flood', async (t) => {
   const { app, simulator } = await startTestApp(t, { auth: 'forward', env: { AIFI_MAX_RPS: '50' } })
   const real = { headers: { authorization: `Bearer ${simulator.token}` } }

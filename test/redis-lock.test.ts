@@ -205,6 +205,7 @@ test('a cycle whose callers all gave up during the token wait hands its lease ba
   let reservations = 0
   // The first reservation is held until the test opens the gate; the ones after it are granted at once.
   const quota: QuotaStore = {
+    burst: 4,
     async book() {
       if (++reservations === 1) {
         await gate

@@ -1,5 +1,4 @@
 import { ProxyError } from '../errors.ts'
-import { DEFAULT_BURST } from './gcra.ts'
 import { latestStart as latestStartAt, outrunByTurnsAhead, type FairQuota, type FairQuotaDeps, type QuotaRequest, type QuotaStore, type TurnsAhead } from './quota.ts'
 
 interface Waiter extends QuotaRequest {
@@ -139,7 +138,7 @@ export function createFairQuota(store: QuotaStore, deps: FairQuotaDeps): FairQuo
   return {
     async refuseAtOnce(request: QuotaRequest, ahead: TurnsAhead): Promise<ProxyError | undefined> {
       const hopeless =
-        outrunByTurnsAhead(request, ahead.turnsAhead, { intervalMs, burst: DEFAULT_BURST }, clock.now()) || isHopeless(request, startTagOf(request.flow))
+        outrunByTurnsAhead(request, ahead.turnsAhead, { intervalMs, burst: store.burst }, clock.now()) || isHopeless(request, startTagOf(request.flow))
       if (!hopeless || !(await ahead.needsTurnOfItsOwn())) return undefined
       return exhausted(request.flow)
     },

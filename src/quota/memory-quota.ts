@@ -5,9 +5,11 @@ import type { QuotaStore } from './quota.ts'
 export function createMemoryQuota(ratePerSecond: number, options: { burst?: number; now?: () => number } = {}): QuotaStore {
   const now = options.now ?? performance.now.bind(performance)
   const state = { theoreticalArrival: 0, pausedUntil: 0 }
-  const slot = gcraSlot(state, { intervalMs: 1000 / ratePerSecond, burst: options.burst ?? DEFAULT_BURST })
+  const burst = options.burst ?? DEFAULT_BURST
+  const slot = gcraSlot(state, { intervalMs: 1000 / ratePerSecond, burst })
 
   return {
+    burst,
     async book(tokens, maxWaitMs) {
       const { waitMs, nextArrival } = slot(tokens, now())
       if (waitMs > maxWaitMs) return { granted: false, retryAfterMs: waitMs }

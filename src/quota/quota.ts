@@ -33,6 +33,8 @@ export interface FairQuota {
  * everything the proxy sends there, whoever asked and with whatever credential.
  */
 export interface QuotaStore {
+  /** How many calls may go at once after a quiet spell, above the steady rate. */
+  readonly burst: number
   /** Books `tokens` calls and says how long until their slot; refuses, booking nothing, past `maxWaitMs`. */
   book(tokens: number, maxWaitMs: number): Promise<Reservation>
   /** AiFi answered 503 or 429: nothing more goes out for `ms`. */
