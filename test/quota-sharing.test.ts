@@ -10,6 +10,9 @@ import { configRefusal, patchSession, startTestApp, until } from './helper.ts'
 
 const KEYS = 'checkout:checkout-key,backfill:backfill-key'
 const as = (name: string) => ({ headers: { authorization: `Bearer ${name}-key` } })
+/** The scheduler of one process at 20 calls/s, one flow's share being 1. */
+const oneProcessQuota = (store: { burst?: number } = {}) =>
+  createFairQuota(createMemoryQuota(20, store), { clock: systemClock, shareOf: () => 1, intervalMs: 50 })
 
 test('CALLER_SHARES takes name:weight pairs of configured callers, and refuses anything else at start-up', async (t) => {
   const { config } = await startTestApp(t, { env: { PROXY_API_KEYS: KEYS, CALLER_SHARES: 'checkout:4, backfill:0.5' } })
@@ -52,20 +55,19 @@ test('a flood of patches is refused at once with E_QUOTA_EXHAUSTED, and the rest
 })
 
 test('a waiter that gives up gives its place back: the next turn is its flow’s next request, not a slot left empty', async () => {
-  await assertWaiterGivesPlaceBack(createFairQuota(createMemoryQuota(20, { burst: 1 }), { clock: systemClock, shareOf: () => 1, intervalMs: 50 }))
+  await assertWaiterGivesPlaceBack(oneProcessQuota({ burst: 1 }))
 })
 
 test('a request whose turn cannot come in time is refused before it queues, unless something else would carry it', async () => {
-  await assertRefusesBeforeQueueing(createFairQuota(createMemoryQuota(20), { clock: systemClock, shareOf: () => 1, intervalMs: 50 }))
+  await assertRefusesBeforeQueueing(oneProcessQuota())
 })
 
 test('the turns a process already awaits are weighed against its own store’s burst', async () => {
-  const quotaWithBurst = (burst: number) => createFairQuota(createMemoryQuota(20, { burst }), { clock: systemClock, shareOf: () => 1, intervalMs: 50 })
   const dueSoon = () => ({ flow: 'a', tokens: 2, deadlineAt: Date.now() + 500 })
   const nineTurnsAhead = { turnsAhead: 9, needsTurnOfItsOwn: async () => true }
   // 400 ms to its latest start serve 8 calls at the rate plus the burst; nine turns ahead are 18 calls.
-  assert.equal((await quotaWithBurst(4).refuseAtOnce(dueSoon(), nineTurnsAhead))?.type, 'E_QUOTA_EXHAUSTED')
-  assert.equal(await quotaWithBurst(12).refuseAtOnce(dueSoon(), nineTurnsAhead), undefined)
+  assert.equal((await oneProcessQuota({ burst: 4 }).refuseAtOnce(dueSoon(), nineTurnsAhead))?.type, 'E_QUOTA_EXHAUSTED')
+  assert.equal(await oneProcessQuota({ burst: 12 }).refuseAtOnce(dueSoon(), nineTurnsAhead), undefined)
 })
 
 test('forward mode: made-up tokens share one flow, so a caller AiFi accepts is served beside their flood', async (t) => {

@@ -130,9 +130,17 @@ export function createFairQuota(store: QuotaStore, deps: FairQuotaDeps): FairQuo
    * rules.
    */
   function isHopeless(request: QuotaRequest, start: number): boolean {
-    const ahead = waiters().filter((waiter) => waiter.start <= start)
-    const aheadTokens = ahead.reduce((sum, waiter) => sum + waiter.tokens, 0)
-    return ahead.length > 0 && Math.max(clock.now(), bookedUntil) + aheadTokens * intervalMs > latestStart(request)
+    // A loop over the queues, not a copy of them: this runs for every patch whose session has nothing waiting.
+    let ahead = 0
+    let aheadTokens = 0
+    for (const flow of flows.values()) {
+      for (const waiter of flow.waiting) {
+        if (waiter.start > start) continue
+        ahead++
+        aheadTokens += waiter.tokens
+      }
+    }
+    return ahead > 0 && Math.max(clock.now(), bookedUntil) + aheadTokens * intervalMs > latestStart(request)
   }
 
   return {

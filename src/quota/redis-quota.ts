@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import type { RedisClientType } from 'redis'
 import { coordinationUnavailable, ProxyError } from '../errors.ts'
 import { DEFAULT_BURST } from './gcra.ts'
@@ -53,7 +53,7 @@ export function createRedisFairQuota(options: RedisQuotaOptions, deps: FairQuota
   const intervalMs = 1000 / options.ratePerSecond
   const burst = options.burst ?? DEFAULT_BURST
   const toleranceMs = Math.max(0, burst - 1) * intervalMs
-  const base = `${options.keyPrefix ?? 'aifi-merge-proxy:quota:'}{${createHash('sha256').update(options.aifiOrigin).digest('base64url')}}`
+  const base = `${options.keyPrefix ?? 'aifi-merge-proxy:quota:'}{${hash('sha256', options.aifiOrigin, 'base64url')}}`
   const keys = scheduleKeys(base)
   const channel = scheduleChannel(base, replicaId)
   // What every script is told first: where replicas hear their answers, the rate, the lease, and who calls.
